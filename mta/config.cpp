@@ -1,0 +1,296 @@
+#include "mta/config.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include <optional>
+#include <set>
+#include <toml++/toml.h>
+
+namespace mta {
+namespace {
+
+// Reads one TOML table, remembering which keys were used so the rest can be reported as
+// unknown. The first error wins; later reads are no-ops once an error is recorded.
+class TableReader {
+ public:
+  TableReader(const toml::table& t, std::string path, const std::string& origin,
+              std::optional<core::Status>& err)
+      : t_(t), path_(std::move(path)), origin_(origin), err_(err) {}
+
+  void fail(const toml::node* n, std::string_view key, const std::string& what) {
+    if (err_) return;
+    const auto line = n ? n->source().begin.line : t_.source().begin.line;
+    err_ = core::Status::invalid(origin_ + ":" + std::to_string(line) + ": " + full(key) +
+                                 ": " + what);
+  }
+
+  const toml::node* node(std::string_view key) {
+    used_.insert(std::string(key));
+    return t_.get(key);
+  }
+
+  void str(std::string_view key, std::string& out) {
+    const toml::node* n = node(key);
+    if (!n) return;
+    if (auto v = n->value<std::string>()) {
+      out = *v;
+    } else {
+      fail(n, key, "must be a string");
+    }
+  }
+
+  void boolean(std::string_view key, bool& out) {
+    const toml::node* n = node(key);
+    if (!n) return;
+    if (auto v = n->value<bool>()) {
+      out = *v;
+    } else {
+      fail(n, key, "must be true or false");
+    }
+  }
+
+  template <typename T>
+  void integer(std::string_view key, T& out, int64_t min, int64_t max) {
+    const toml::node* n = node(key);
+    if (!n) return;
+    auto v = n->is_integer() ? n->value<int64_t>() : std::nullopt;
+    if (!v || *v < min || *v > max) {
+      fail(n, key, "must be an integer between " + std::to_string(min) + " and " +
+                       std::to_string(max));
+      return;
+    }
+    out = static_cast<T>(*v);
+  }
+
+  void strings(std::string_view key, std::vector<std::string>& out) {
+    const toml::node* n = node(key);
+    if (!n) return;
+    const toml::array* a = n->as_array();
+    if (!a) return fail(n, key, "must be an array of strings");
+    out.clear();
+    for (const auto& e : *a) {
+      auto v = e.value<std::string>();
+      if (!v) return fail(&e, key, "must be an array of strings");
+      out.push_back(*v);
+    }
+  }
+
+  // Reports keys nobody read: almost always a typo.
+  void finish() {
+    for (const auto& [k, v] : t_)
+      if (!used_.count(std::string(k.str()))) fail(&v, k.str(), "unknown key");
+  }
+
+  std::string full(std::string_view key) const {
+    return path_.empty() ? std::string(key) : path_ + "." + std::string(key);
+  }
+  const toml::node* last_node(std::string_view key) const { return t_.get(key); }
+
+ private:
+  const toml::table& t_;
+  std::string path_;
+  const std::string& origin_;
+  std::optional<core::Status>& err_;
+  std::set<std::string> used_;
+};
+
+// Calls `fn(reader)` for the sub-table `name` if present.
+template <typename Fn>
+void with_table(TableReader& top, const toml::table& root, std::string_view name,
+                const std::string& origin, std::optional<core::Status>& err, Fn fn) {
+  const toml::node* n = top.node(name);
+  if (!n) return;
+  const toml::table* t = n->as_table();
+  if (!t) return top.fail(n, name, "must be a table");
+  TableReader r(*t, std::string(name), origin, err);
+  fn(r);
+  r.finish();
+}
+
+template <typename Fn>
+void with_array_of_tables(TableReader& top, std::string_view name, const std::string& origin,
+                          std::optional<core::Status>& err, Fn fn) {
+  const toml::node* n = top.node(name);
+  if (!n) return;
+  const toml::array* a = n->as_array();
+  if (!a || !a->is_array_of_tables()) return top.fail(n, name, "must be [[" + std::string(name) + "]] tables");
+  size_t i = 0;
+  for (const auto& e : *a) {
+    TableReader r(*e.as_table(), std::string(name) + "[" + std::to_string(i++) + "]", origin, err);
+    fn(r);
+    r.finish();
+  }
+}
+
+void read_config(const toml::table& root, Config& c, std::optional<core::Status>& err) {
+  TableReader top(root, "", c.origin, err);
+  with_table(top, root, "server", c.origin, err, [&](TableReader& r) {
+    r.str("hostname", c.hostname);
+    r.str("data_dir", c.data_dir);
+    r.integer("threads", c.threads, 0, 256);
+    r.str("user", c.run_as_user);
+  });
+  with_table(top, root, "tls", c.origin, err, [&](TableReader& r) {
+    r.str("cert", c.tls_cert);
+    r.str("key", c.tls_key);
+    r.boolean("self_signed", c.tls_self_signed);
+    if (c.tls_cert.empty() != c.tls_key.empty())
+      r.fail(nullptr, "cert", "tls.cert and tls.key must be given together");
+  });
+  with_array_of_tables(top, "listener", c.origin, err, [&](TableReader& r) {
+    ListenerConfig l;
+    std::string role;
+    r.str("role", role);
+    if (auto parsed = policy::parse_role(role)) {
+      l.role = *parsed;
+    } else {
+      r.fail(r.last_node("role"), "role", "must be \"submission\", \"submissions\" or \"relay\"");
+    }
+    r.str("address", l.address);
+    if (!core::IpAddress::parse(l.address))
+      r.fail(r.last_node("address"), "address", "not an IP address: " + l.address);
+    r.integer("port", l.port, 1, 65535);
+    c.listeners.push_back(l);
+  });
+  with_table(top, root, "relay", c.origin, err, [&](TableReader& r) {
+    std::vector<std::string> nets;
+    r.strings("trusted_networks", nets);
+    for (const auto& n : nets) {
+      auto cidr = core::Cidr::parse(n);
+      if (!cidr) return r.fail(r.last_node("trusted_networks"), "trusted_networks", cidr.status().message());
+      c.trusted_networks.push_back(*cidr);
+    }
+    r.strings("local_domains", c.local_domains);
+    for (auto& d : c.local_domains) {
+      d = core::to_lower_ascii(d);
+      if (!core::is_valid_domain(d, true))
+        return r.fail(r.last_node("local_domains"), "local_domains", "not a domain: " + d);
+    }
+  });
+  with_table(top, root, "limits", c.origin, err, [&](TableReader& r) {
+    r.integer("max_message_size", c.max_message_size, 1024, int64_t(4) << 30);
+    r.integer("max_recipients", c.max_recipients, 1, 100000);
+    r.integer("max_command_line", c.max_command_line, 512, 65536);
+    r.integer("max_line_length", c.max_line_length, 78, 1 << 20);
+    r.integer("max_errors", c.max_errors, 1, 1000);
+    r.integer("idle_timeout", c.idle_timeout_s, 1, 86400);
+    r.integer("session_timeout", c.session_timeout_s, 1, 7 * 86400);
+    r.integer("max_connections", c.max_connections, 1, 1000000);
+    r.integer("max_connections_per_ip", c.max_connections_per_ip, 1, 1000000);
+    std::string bare_lf = "normalize";
+    r.str("bare_lf", bare_lf);
+    if (bare_lf == "normalize") {
+      c.bare_lf = smtp::BareLfPolicy::kNormalize;
+    } else if (bare_lf == "refuse") {
+      c.bare_lf = smtp::BareLfPolicy::kRefuse;
+    } else {
+      r.fail(r.last_node("bare_lf"), "bare_lf", "must be \"normalize\" or \"refuse\"");
+    }
+  });
+  with_table(top, root, "auth", c.origin, err, [&](TableReader& r) {
+    r.integer("max_failures", c.auth_max_failures, 1, 1000);
+    r.integer("failure_window", c.auth_window_s, 1, 86400);
+    r.integer("lockout", c.auth_lockout_s, 0, 86400);
+    r.integer("max_delay_ms", c.auth_max_delay_ms, 0, 60000);
+    r.str("users_file", c.users_file);
+  });
+  with_array_of_tables(top, "user", c.origin, err, [&](TableReader& r) {
+    UserConfig u;
+    r.str("name", u.name);
+    r.str("password", u.password_hash);
+    r.strings("addresses", u.addresses);
+    if (u.name.empty()) r.fail(nullptr, "name", "every [[user]] needs a name");
+    if (u.password_hash.size() < 3 || u.password_hash[0] != '$')
+      r.fail(r.last_node("password"), "password",
+             "must be a crypt(3) hash made by `porter passwd` (starts with '$')");
+    c.users.push_back(std::move(u));
+  });
+  with_table(top, root, "submission", c.origin, err, [&](TableReader& r) {
+    r.boolean("check_sender", c.check_sender);
+    r.boolean("add_message_id", c.add_message_id);
+    r.boolean("add_date", c.add_date);
+  });
+  with_table(top, root, "log", c.origin, err, [&](TableReader& r) {
+    r.str("level", c.log_level);
+    if (c.log_level != "debug" && c.log_level != "info" && c.log_level != "warn" &&
+        c.log_level != "error")
+      r.fail(r.last_node("level"), "level", "must be debug, info, warn or error");
+  });
+  top.finish();
+  if (!err && c.listeners.empty())
+    err = core::Status::invalid(c.origin + ": no [[listener]] configured; nothing to do");
+}
+
+}  // namespace
+
+core::Result<Config> load_config_string(const std::string& text, const std::string& origin) {
+  Config c;
+  c.origin = origin;
+  std::optional<core::Status> err;
+  try {
+    toml::table root = toml::parse(text, origin);
+    read_config(root, c, err);
+  } catch (const toml::parse_error& e) {
+    return core::Status::invalid(origin + ":" + std::to_string(e.source().begin.line) + ": " +
+                                 std::string(e.description()));
+  }
+  if (err) return *err;
+  if (c.hostname.empty()) {
+    char host[256] = {};
+    gethostname(host, sizeof host - 1);
+    c.hostname = host[0] ? host : "localhost";
+  }
+  return c;
+}
+
+core::Result<Config> load_config_file(const std::string& path) {
+  FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) return core::Status::io("cannot open config file " + path + ": " + std::strerror(errno));
+  std::string text;
+  char buf[65536];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
+  std::fclose(f);
+  return load_config_string(text, path);
+}
+
+const std::string& embedded_default_config() {
+  static const std::string kText = R"(# Porter's embedded development default: loopback only, unprivileged ports.
+[server]
+data_dir = "./var"
+
+[tls]
+cert = "./var/tls/cert.pem"
+key = "./var/tls/key.pem"
+self_signed = true
+
+[[listener]]
+role = "relay"
+address = "127.0.0.1"
+port = 2525
+
+[[listener]]
+role = "submission"
+address = "127.0.0.1"
+port = 2587
+
+[[listener]]
+role = "submissions"
+address = "127.0.0.1"
+port = 2465
+
+[relay]
+trusted_networks = ["127.0.0.0/8", "::1/128"]
+local_domains = ["porter.test"]
+
+[auth]
+users_file = "./var/users"
+)";
+  return kText;
+}
+
+}  // namespace mta

@@ -1,0 +1,82 @@
+#pragma once
+// Porter's configuration: one TOML file, validated completely at start.
+//
+// load_config() parses and checks every key; an error names the key and the line
+// ("porter.toml:12: limits.max_recipients: must be between 1 and 100000"), and unknown keys
+// are errors too, so a typo never silently falls back to a default. With no file,
+// embedded_default_config() is the development default (loopback, unprivileged ports,
+// data in ./var, self-signed certificate) documented in the README.
+//
+// Limits: values are read once; reloading is a later concern of the daemon.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/cidr.h"
+#include "core/status.h"
+#include "mta/smtp/body_decoder.h"
+#include "policy/relay.h"
+
+namespace mta {
+
+struct ListenerConfig {
+  policy::ListenerRole role = policy::ListenerRole::kRelay;
+  std::string address = "127.0.0.1";
+  uint16_t port = 25;
+};
+
+struct UserConfig {
+  std::string name;
+  std::string password_hash;
+  std::vector<std::string> addresses;  // "a@b" or "@domain"
+};
+
+struct Config {
+  std::string origin;  // file name or "<embedded default>", for messages
+  // [server]
+  std::string hostname;
+  std::string data_dir = "/var/lib/porter";
+  int threads = 0;  // 0: one loop per core
+  std::string run_as_user;  // drop to this user after binding when started as root
+  // [tls]
+  std::string tls_cert;
+  std::string tls_key;
+  bool tls_self_signed = false;  // make cert and key if missing
+  // [[listener]]
+  std::vector<ListenerConfig> listeners;
+  // [relay]
+  std::vector<core::Cidr> trusted_networks;
+  std::vector<std::string> local_domains;
+  // [limits]
+  uint64_t max_message_size = 50ull << 20;
+  uint32_t max_recipients = 1000;
+  uint32_t max_command_line = 2048;
+  uint32_t max_line_length = 998;
+  uint32_t max_errors = 20;
+  uint32_t idle_timeout_s = 300;      // RFC 5321 §4.5.3.2.7 server timeout: 5 minutes
+  uint32_t session_timeout_s = 3600;
+  uint32_t max_connections = 2000;
+  uint32_t max_connections_per_ip = 50;
+  smtp::BareLfPolicy bare_lf = smtp::BareLfPolicy::kNormalize;
+  // [auth]
+  uint32_t auth_max_failures = 5;
+  uint32_t auth_window_s = 900;
+  uint32_t auth_lockout_s = 900;
+  uint32_t auth_max_delay_ms = 5000;
+  std::string users_file;
+  std::vector<UserConfig> users;  // [[user]]
+  // [submission]
+  bool check_sender = true;   // envelope sender and From must belong to the user
+  bool add_message_id = true;
+  bool add_date = true;
+  // [log]
+  std::string log_level = "info";
+};
+
+core::Result<Config> load_config_file(const std::string& path);
+core::Result<Config> load_config_string(const std::string& text, const std::string& origin);
+// The development default; `data_dir` relative paths are relative to the working directory.
+const std::string& embedded_default_config();
+
+}  // namespace mta

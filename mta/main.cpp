@@ -1,0 +1,350 @@
+// porter: the one binary. Verbs:
+//   porter serve [--config FILE]      run the daemon (no file: the embedded development default)
+//   porter check-config FILE          validate a config file and exit
+//   porter passwd                     read a password on stdin, print its crypt(3) hash
+//   porter queue list [--config FILE] the messages in the queue
+//   porter queue show ID [--config FILE]    envelope, recipient states and headers
+//   porter queue cat ID [--config FILE]     the stored message, byte for byte
+// Layer 4: the only place that knows about threads, signals and privileges.
+
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/log.h"
+#include "mta/config.h"
+#include "mta/net/loop.h"
+#include "mta/net/tls_context.h"
+#include "mta/smtp_service.h"
+#include "policy/users.h"
+#include "queue/db.h"
+#include "queue/store.h"
+#include "queue/writer.h"
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: porter serve [--config FILE]\n"
+    "       porter check-config FILE\n"
+    "       porter passwd\n"
+    "       porter queue list [--config FILE]\n"
+    "       porter queue show ID [--config FILE]\n"
+    "       porter queue cat ID [--config FILE]\n";
+
+int fail(const std::string& what) {
+  std::fprintf(stderr, "porter: %s\n", what.c_str());
+  return 1;
+}
+
+// "--config FILE" anywhere in args; empty when absent.
+std::string config_flag(const std::vector<std::string>& args) {
+  for (size_t i = 0; i + 1 < args.size(); ++i)
+    if (args[i] == "--config") return args[i + 1];
+  return {};
+}
+
+core::Result<mta::Config> load(const std::string& path) {
+  if (path.empty()) return mta::load_config_string(mta::embedded_default_config(), "<embedded default>");
+  return mta::load_config_file(path);
+}
+
+std::string queue_dir(const mta::Config& c) { return c.data_dir + "/queue"; }
+
+core::Status make_dir(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return core::Status::io("cannot create directory " + dir + ": " + ec.message());
+  return core::Status::ok();
+}
+
+std::string random_password() {
+  static constexpr char kAlphabet[] = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+  std::ifstream urandom("/dev/urandom", std::ios::binary);
+  std::string out;
+  for (int i = 0; i < 16; ++i) {
+    unsigned char c = 0;
+    urandom.read(reinterpret_cast<char*>(&c), 1);
+    out += kAlphabet[c % (sizeof kAlphabet - 1)];
+  }
+  return out;
+}
+
+// The development default's demo user: made on first start, printed on every start.
+core::Status ensure_demo_user(const mta::Config& c) {
+  const std::string pw_file = c.data_dir + "/demo-password";
+  const std::string domain = c.local_domains.empty() ? "porter.test" : c.local_domains.front();
+  if (!std::filesystem::exists(c.users_file)) {
+    const std::string password = random_password();
+    auto hash = policy::UserDb::hash_password(password);
+    if (!hash) return hash.status();
+    const mode_t old = umask(077);
+    std::ofstream(c.users_file) << "# made by porter serve for the development default\n"
+                                << "demo:" << *hash << ":demo@" << domain << "\n";
+    std::ofstream(pw_file) << password << "\n";
+    umask(old);
+  }
+  std::string password;
+  std::ifstream(pw_file) >> password;
+  std::fprintf(stderr,
+               "porter: development default: demo user \"demo\" password \"%s\" may send as "
+               "demo@%s (users file %s)\n",
+               password.c_str(), domain.c_str(), c.users_file.c_str());
+  return core::Status::ok();
+}
+
+core::Result<policy::UserDb> load_users(const mta::Config& c) {
+  std::vector<policy::User> users;
+  for (const auto& u : c.users) users.push_back({u.name, u.password_hash, u.addresses});
+  if (!c.users_file.empty()) {
+    std::ifstream in(c.users_file);
+    if (!in) return core::Status::io("cannot read users file " + c.users_file);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto more = policy::load_users_file(text);
+    if (!more) return core::Status::invalid(c.users_file + ": " + more.status().message());
+    for (auto& u : *more) users.push_back(std::move(u));
+  }
+  return policy::UserDb::create(std::move(users));
+}
+
+core::Status drop_privileges(const std::string& user) {
+  if (geteuid() != 0 || user.empty()) return core::Status::ok();
+  const passwd* pw = getpwnam(user.c_str());
+  if (!pw) return core::Status::invalid("server.user: no such user " + user);
+  if (setgroups(0, nullptr) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0)
+    return core::Status::io("cannot drop privileges to " + user + ": " + std::strerror(errno));
+  if (setuid(0) == 0) return core::Status::io("privileges could be regained after dropping");
+  return core::Status::ok();
+}
+
+int serve(const std::string& config_path) {
+  auto cfg = load(config_path);
+  if (!cfg) return fail(cfg.status().message());
+  mta::Config& c = *cfg;
+  core::set_log_level(c.log_level == "debug" ? core::LogLevel::kDebug
+                      : c.log_level == "warn" ? core::LogLevel::kWarn
+                      : c.log_level == "error" ? core::LogLevel::kError
+                                               : core::LogLevel::kInfo);
+  if (auto s = make_dir(c.data_dir); !s) return fail(s.message());
+  if (config_path.empty()) {
+    if (auto s = ensure_demo_user(c); !s) return fail(s.message());
+  }
+
+  std::shared_ptr<net::TlsContext> tls;
+  if (!c.tls_cert.empty()) {
+    if (c.tls_self_signed) {
+      if (auto s = make_dir(std::filesystem::path(c.tls_cert).parent_path().string()); !s)
+        return fail(s.message());
+      auto s = net::ensure_self_signed(c.tls_cert, c.tls_key, {c.hostname, "localhost"},
+                                       {"127.0.0.1", "::1"});
+      if (!s) return fail(s.message());
+    }
+    auto ctx = net::TlsContext::server(c.tls_cert, c.tls_key);
+    if (!ctx) return fail(ctx.status().message());
+    tls = *ctx;
+  }
+  auto users = load_users(c);
+  if (!users) return fail(users.status().message());
+
+  auto db = queue::Db::open(queue_dir(c), queue::OpenMode::kReadWrite);
+  if (!db) return fail(db.status().message());
+  if (auto s = queue::remove_incomplete_bodies(**db); !s) return fail(s.message());
+  queue::Writer writer(**db);
+  writer.start();
+
+  // Signals are taken by sigwait() in this thread only; every other thread blocks them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&signals, sig);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  mta::SmtpContext smtp_ctx(c, *users, writer, tls);
+  const unsigned n_loops = c.threads > 0 ? static_cast<unsigned>(c.threads)
+                                         : std::max(1u, std::thread::hardware_concurrency());
+  std::vector<std::unique_ptr<net::Loop>> loops;
+  std::vector<std::unique_ptr<mta::SmtpService>> services;
+  for (unsigned i = 0; i < n_loops; ++i) {
+    loops.push_back(std::make_unique<net::Loop>());
+    services.push_back(std::make_unique<mta::SmtpService>(*loops.back(), smtp_ctx));
+    if (auto s = services.back()->listen(); !s) return fail(s.message());
+  }
+  if (auto s = drop_privileges(c.run_as_user); !s) return fail(s.message());
+
+  for (const auto& l : c.listeners)
+    core::LogLine(core::LogLevel::kInfo, "listening")
+        .kv("listener", policy::role_name(l.role)).kv("address", l.address)
+        .kv("port", int64_t(l.port)).emit();
+  core::LogLine(core::LogLevel::kInfo, "started")
+      .kv("config", c.origin).kv("hostname", c.hostname).kv("data_dir", c.data_dir)
+      .kv("loops", int64_t(n_loops)).emit();
+
+  std::vector<std::thread> threads;
+  for (auto& loop : loops) threads.emplace_back([l = loop.get()] { l->run(); });
+
+  int sig = 0;
+  while (sigwait(&signals, &sig) == 0 && sig == SIGHUP)
+    core::LogLine(core::LogLevel::kWarn, "sighup").remark("reload is not supported yet").emit();
+  core::LogLine(core::LogLevel::kInfo, "stopping").kv("signal", strsignal(sig)).emit();
+
+  for (size_t i = 0; i < loops.size(); ++i) {
+    net::Loop* loop = loops[i].get();
+    mta::SmtpService* service = services[i].get();
+    loop->post([loop, service] {
+      service->close();
+      loop->stop();
+    });
+  }
+  for (auto& t : threads) t.join();
+  writer.stop();  // every accepted commit is written before the queue closes
+  services.clear();
+  loops.clear();
+  core::LogLine(core::LogLevel::kInfo, "stopped").emit();
+  return 0;
+}
+
+int check_config(const std::string& path) {
+  auto c = mta::load_config_file(path);
+  if (!c) return fail(c.status().message());
+  auto users = load_users(*c);
+  if (!users) return fail(users.status().message());
+  std::printf("%s: ok (%zu listeners, %zu users, %zu local domains)\n", path.c_str(),
+              c->listeners.size(), users->size(), c->local_domains.size());
+  return 0;
+}
+
+std::string read_password_line(const char* prompt) {
+  const bool tty = isatty(STDIN_FILENO);
+  termios old{};
+  if (tty) {
+    std::fprintf(stderr, "%s", prompt);
+    tcgetattr(STDIN_FILENO, &old);
+    termios quiet = old;
+    quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+    tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+  }
+  std::string line;
+  std::getline(std::cin, line);
+  if (tty) {
+    tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+    std::fprintf(stderr, "\n");
+  }
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  return line;
+}
+
+int passwd_cmd() {
+  const std::string pw = read_password_line("Password: ");
+  if (isatty(STDIN_FILENO) && read_password_line("Again: ") != pw)
+    return fail("passwords do not match");
+  if (pw.empty()) return fail("empty password");
+  auto hash = policy::UserDb::hash_password(pw);
+  if (!hash) return fail(hash.status().message());
+  std::printf("%s\n", hash->c_str());
+  return 0;
+}
+
+std::string age_text(int64_t ms) {
+  const int64_t s = ms / 1000;
+  if (s < 120) return std::to_string(s) + "s";
+  if (s < 7200) return std::to_string(s / 60) + "m";
+  if (s < 172800) return std::to_string(s / 3600) + "h";
+  return std::to_string(s / 86400) + "d";
+}
+
+// Arguments without the "--config FILE" pair.
+std::vector<std::string> positional(const std::vector<std::string>& args) {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--config") {
+      ++i;
+      continue;
+    }
+    out.push_back(args[i]);
+  }
+  return out;
+}
+
+int queue_cmd(const std::vector<std::string>& all) {
+  const std::vector<std::string> args = positional(all);
+  if (args.size() < 2) return fail(kUsage);
+  auto cfg = load(config_flag(all));
+  if (!cfg) return fail(cfg.status().message());
+  auto db = queue::Db::open(queue_dir(*cfg), queue::OpenMode::kReadOnly);
+  if (!db) return fail(db.status().message());
+  const int64_t now = core::SystemClock().now_ms();
+  if (args[1] == "list") {
+    size_t n = 0;
+    std::printf("%-16s %5s %9s %-8s %s\n", "ID", "AGE", "SIZE", "STATE", "SENDER -> RECIPIENTS");
+    auto s = queue::list(**db, [&](const queue::MessageRecord& m) {
+      std::string rcpts;
+      for (const auto& r : m.envelope.recipients) rcpts += " <" + r.address.str() + ">";
+      std::printf("%-16s %5s %9llu %-8s <%s> ->%s\n", m.id.c_str(),
+                  age_text(now - m.created_ms).c_str(),
+                  static_cast<unsigned long long>(m.body_size), queue::state_name(m.state),
+                  m.envelope.sender.str().c_str(), rcpts.c_str());
+      ++n;
+      return true;
+    });
+    if (!s) return fail(s.message());
+    std::printf("%zu message%s\n", n, n == 1 ? "" : "s");
+    return 0;
+  }
+  if (args[1] == "show" && args.size() >= 3) {
+    auto m = queue::get(**db, args[2]);
+    if (!m) return fail(m.status().message());
+    const auto& e = m->envelope;
+    std::printf("id: %s\nstate: %s\nage: %s\nsize: %llu\nfrom: <%s>\n", m->id.c_str(),
+                queue::state_name(m->state), age_text(now - m->created_ms).c_str(),
+                static_cast<unsigned long long>(m->body_size), e.sender.str().c_str());
+    for (size_t i = 0; i < e.recipients.size(); ++i)
+      std::printf("to: <%s> %s\n", e.recipients[i].address.str().c_str(),
+                  i < m->status.size() ? queue::recipient_state_name(m->status[i].state) : "");
+    std::printf("client: %s helo=%s listener=%s tls=%s user=%s\nbody: %s smtputf8=%s\n",
+                e.client_ip.c_str(), e.client_helo.c_str(), e.listener.c_str(),
+                e.tls ? "yes" : "no", e.auth_user.empty() ? "-" : e.auth_user.c_str(),
+                core::body_type_name(e.body).c_str(), e.smtputf8 ? "yes" : "no");
+    auto h = queue::headers(**db, args[2]);
+    if (!h) return fail(h.status().message());
+    std::printf("\n%s", h->c_str());
+    return 0;
+  }
+  if (args[1] == "cat" && args.size() >= 3) {
+    auto s = queue::read_body_chunks(**db, args[2], [](std::string_view chunk) {
+      return std::fwrite(chunk.data(), 1, chunk.size(), stdout) == chunk.size();
+    });
+    if (!s) return fail(s.message());
+    return std::fflush(stdout) == 0 ? 0 : fail("write to stdout failed");
+  }
+  return fail(kUsage);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty()) return fail(kUsage);
+  const std::string& verb = args[0];
+  if (verb == "serve") return serve(config_flag(args));
+  if (verb == "check-config" && args.size() == 2) return check_config(args[1]);
+  if (verb == "passwd") return passwd_cmd();
+  if (verb == "queue") return queue_cmd(args);
+  if (verb == "help" || verb == "--help" || verb == "-h") {
+    std::printf("%s", kUsage);
+    return 0;
+  }
+  return fail(kUsage);
+}

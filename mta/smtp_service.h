@@ -1,0 +1,64 @@
+#pragma once
+// The SMTP service: binds sans-IO server sessions to network connections on one loop,
+// and answers their requests with policy, the user database and the queue.
+//
+// SmtpContext is shared by every loop: its members are immutable after start-up or
+// internally synchronised (throttle, limiter, writer, id generator). Each loop owns one
+// SmtpService, which listens on every configured listener with SO_REUSEPORT.
+// Password checks run on libuv's worker pool (crypt is slow by design); queue commits on
+// the writer thread; both come back to the loop with Loop::post.
+//
+// Limits: graceful drain on shutdown belongs to the daemon (Loop::stop aborts sessions).
+
+#include <array>
+#include <memory>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/queue_id.h"
+#include "mta/config.h"
+#include "mta/net/listener.h"
+#include "mta/net/loop.h"
+#include "mta/net/tls_context.h"
+#include "mta/smtp/server_session.h"
+#include "policy/auth_throttle.h"
+#include "policy/conn_limits.h"
+#include "policy/relay.h"
+#include "policy/users.h"
+#include "queue/writer.h"
+
+namespace mta {
+
+struct SmtpContext {
+  SmtpContext(const Config& config, const policy::UserDb& users, queue::Writer& writer,
+              std::shared_ptr<net::TlsContext> tls);
+
+  const Config& config;
+  const policy::UserDb& users;
+  queue::Writer& writer;
+  std::shared_ptr<net::TlsContext> tls;  // null: no STARTTLS, no 465
+  policy::AuthThrottle throttle;
+  policy::ConnectionLimiter limiter;
+  policy::RelayConfig relay;
+  core::QueueIdGenerator ids;
+  core::SystemClock clock;
+  std::string dummy_hash;  // verified for unknown logins, so their timing matches known ones
+  // Session settings per listener role, indexed by policy::ListenerRole.
+  std::array<smtp::ServerConfig, 3> session;
+};
+
+class SmtpService {
+ public:
+  SmtpService(net::Loop& loop, SmtpContext& ctx);
+  ~SmtpService();
+  // Opens every configured listener on this loop.
+  core::Status listen();
+  void close();
+
+ private:
+  net::Loop& loop_;
+  SmtpContext& ctx_;
+  std::vector<std::unique_ptr<net::Listener>> listeners_;
+};
+
+}  // namespace mta

@@ -1,0 +1,56 @@
+#include "mta/config.h"
+
+#include <catch2/catch.hpp>
+
+using mta::load_config_string;
+
+namespace {
+const std::string kListener = "[[listener]]\nrole = \"relay\"\nport = 2525\n";
+}
+
+TEST_CASE("config: the embedded default and the example file are valid", "[mta][unit]") {
+  auto c = load_config_string(mta::embedded_default_config(), "<embedded>");
+  REQUIRE(c);
+  CHECK(c->listeners.size() == 3);
+  for (const auto& l : c->listeners) CHECK(l.address == "127.0.0.1");
+  CHECK(c->data_dir == "./var");
+  CHECK(c->tls_self_signed);
+  auto example = mta::load_config_file(PORTER_EXAMPLE_CONFIG);
+  INFO(example.status().message());
+  CHECK(example);
+}
+
+TEST_CASE("config: values are read", "[mta][unit]") {
+  auto c = load_config_string(kListener +
+                                  "[limits]\nmax_recipients = 7\nbare_lf = \"refuse\"\n"
+                                  "[relay]\ntrusted_networks = [\"10.0.0.0/8\"]\n"
+                                  "local_domains = [\"Example.COM\"]\n",
+                              "t.toml");
+  REQUIRE(c);
+  CHECK(c->max_recipients == 7);
+  CHECK(c->bare_lf == mta::smtp::BareLfPolicy::kRefuse);
+  CHECK(c->local_domains == std::vector<std::string>{"example.com"});
+  CHECK(c->trusted_networks.size() == 1);
+}
+
+TEST_CASE("config: errors name file, line and key", "[mta][unit]") {
+  auto [text, expected] = GENERATE(table<std::string, std::string>({
+      {kListener + "[limits]\nmax_recipients = 0\n", "t.toml:5: limits.max_recipients: must be"},
+      {kListener + "[limits]\nmax_recipents = 5\n", "t.toml:5: limits.max_recipents: unknown key"},
+      {kListener + "[relay]\ntrusted_networks = [\"10.0.0.0/33\"]\n",
+       "t.toml:5: relay.trusted_networks: bad prefix length"},
+      {"[[listener]]\nrole = \"mx\"\n", "t.toml:2: listener[0].role: must be"},
+      {"[[listener]]\nrole = \"relay\"\nport = 70000\n", "t.toml:3: listener[0].port: must be"},
+      {kListener + "[server]\nthreads = \"two\"\n", "t.toml:5: server.threads: must be an integer"},
+      {kListener + "[[user]]\nname = \"a\"\npassword = \"plain\"\n",
+       "t.toml:6: user[0].password: must be a crypt(3) hash"},
+      {kListener + "[limits\n", "t.toml:4:"},
+      {"", "t.toml: no [[listener]] configured"},
+      {"bogus = 1\n" + kListener, "t.toml:1: bogus: unknown key"},
+      {kListener + "bogus = 1\n", "t.toml:4: listener[0].bogus: unknown key"},
+  }));
+  auto c = load_config_string(text, "t.toml");
+  REQUIRE_FALSE(c);
+  INFO(c.status().message());
+  CHECK(c.status().message().rfind(expected, 0) == 0);
+}
