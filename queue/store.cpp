@@ -1,6 +1,8 @@
 #include "queue/store.h"
 
 #include <rocksdb/snapshot.h>
+
+#include <optional>
 #include <rocksdb/write_batch.h>
 
 #include <algorithm>
@@ -61,14 +63,18 @@ core::Status stream_body(const Db& db, const rocksdb::ReadOptions& base, const M
   return core::Status::ok();
 }
 
-// Runs `read` on the record of `id` and a snapshot taken before the record was read.
+// Runs `read` on the record of `id` and a snapshot taken before the record was read. A
+// read-only (secondary) instance does not change between catch-ups and has no snapshots.
 template <typename F>
 auto with_snapshot(const Db& db, std::string_view id, F read)
     -> decltype(read(std::declval<const rocksdb::ReadOptions&>(),
                      std::declval<const MessageRecord&>())) {
-  rocksdb::ManagedSnapshot snapshot(db.raw());
+  std::optional<rocksdb::ManagedSnapshot> snapshot;
   rocksdb::ReadOptions ro;
-  ro.snapshot = snapshot.snapshot();
+  if (db.mode() == OpenMode::kReadWrite) {
+    snapshot.emplace(db.raw());
+    ro.snapshot = snapshot->snapshot();
+  }
   auto record = get_at(db, ro, id);
   if (!record) return record.status();
   return read(ro, *record);
