@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include <charconv>
 #include <optional>
 #include <set>
 #include <toml++/toml.h>
@@ -126,6 +127,23 @@ void with_array_of_tables(TableReader& top, std::string_view name, const std::st
   }
 }
 
+void read_tls_policy(TableReader& r, std::string_view key, TlsPolicy& out) {
+  std::string v;
+  r.str(key, v);
+  if (v.empty()) return;
+  if (v == "none") {
+    out = TlsPolicy::kNone;
+  } else if (v == "may") {
+    out = TlsPolicy::kMay;
+  } else if (v == "encrypt") {
+    out = TlsPolicy::kEncrypt;
+  } else if (v == "verify") {
+    out = TlsPolicy::kVerify;
+  } else {
+    r.fail(r.last_node(key), key, "must be \"none\", \"may\", \"encrypt\" or \"verify\"");
+  }
+}
+
 void read_config(const toml::table& root, Config& c, std::optional<core::Status>& err) {
   TableReader top(root, "", c.origin, err);
   with_table(top, root, "server", c.origin, err, [&](TableReader& r) {
@@ -214,6 +232,72 @@ void read_config(const toml::table& root, Config& c, std::optional<core::Status>
     r.boolean("add_message_id", c.add_message_id);
     r.boolean("add_date", c.add_date);
   });
+  with_table(top, root, "delivery", c.origin, err, [&](TableReader& r) {
+    r.boolean("enabled", c.delivery_enabled);
+    std::string smarthost;
+    r.str("smarthost", smarthost);
+    if (!smarthost.empty()) {
+      const size_t colon = smarthost.rfind(':');
+      c.smarthost = smarthost.substr(0, colon);
+      if (colon != std::string::npos) {
+        int port = 0;
+        auto [end, ec] = std::from_chars(smarthost.data() + colon + 1,
+                                         smarthost.data() + smarthost.size(), port);
+        if (ec != std::errc() || end != smarthost.data() + smarthost.size() || port < 1 ||
+            port > 65535)
+          r.fail(r.last_node("smarthost"), "smarthost", "must be \"host\" or \"host:port\"");
+        c.smarthost_port = static_cast<uint16_t>(port);
+      }
+    }
+    r.str("smarthost_user", c.smarthost_user);
+    r.str("smarthost_password", c.smarthost_password);
+    read_tls_policy(r, "smarthost_tls", c.smarthost_tls);
+    r.integer("remote_port", c.remote_port, 1, 65535);
+    r.strings("dns_servers", c.dns_servers);
+    read_tls_policy(r, "tls", c.default_tls);
+    r.str("tls_ca_file", c.tls_ca_file);
+    r.integer("max_connections", c.max_delivery_connections, 1, 100000);
+    r.integer("max_connections_per_destination", c.max_connections_per_destination, 1, 10000);
+    r.integer("messages_per_connection", c.messages_per_connection, 1, 100000);
+    r.integer("connect_timeout", c.connect_timeout_s, 1, 600);
+    r.integer("command_timeout", c.command_timeout_s, 1, 3600);
+    if (const toml::node* n = r.node("retry")) {
+      const toml::array* a = n->as_array();
+      c.retry_s.clear();
+      if (a) {
+        for (const auto& e : *a) {
+          auto v = e.value<int64_t>();
+          if (!v || *v < 1 || *v > 7 * 86400) {
+            c.retry_s.clear();
+            break;
+          }
+          c.retry_s.push_back(static_cast<uint32_t>(*v));
+        }
+      }
+      if (c.retry_s.empty())
+        r.fail(n, "retry", "must be a non-empty array of seconds between 1 and 604800");
+    }
+    r.integer("max_lifetime", c.max_lifetime_s, 60, 60 * 86400);
+    r.integer("delay_warning", c.delay_warning_s, 0, 60 * 86400);
+    if (const toml::node* n = r.node("tls_policy")) {
+      const toml::array* a = n->as_array();
+      if (!a || !a->is_array_of_tables())
+        return r.fail(n, "tls_policy", "must be [[delivery.tls_policy]] tables");
+      size_t i = 0;
+      for (const auto& e : *a) {
+        TableReader t(*e.as_table(), "delivery.tls_policy[" + std::to_string(i++) + "]",
+                      c.origin, err);
+        DomainTlsPolicy p;
+        t.str("domain", p.domain);
+        p.domain = core::to_lower_ascii(p.domain);
+        if (!core::is_valid_domain(p.domain, true))
+          t.fail(t.last_node("domain"), "domain", "not a domain: " + p.domain);
+        read_tls_policy(t, "policy", p.policy);
+        t.finish();
+        c.tls_policies.push_back(p);
+      }
+    }
+  });
   with_table(top, root, "log", c.origin, err, [&](TableReader& r) {
     r.str("level", c.log_level);
     if (c.log_level != "debug" && c.log_level != "info" && c.log_level != "warn" &&
@@ -226,6 +310,28 @@ void read_config(const toml::table& root, Config& c, std::optional<core::Status>
 }
 
 }  // namespace
+
+TlsPolicy tls_policy_for(const Config& c, std::string_view domain) {
+  const DomainTlsPolicy* best = nullptr;
+  for (const auto& p : c.tls_policies) {
+    const bool exact = domain == p.domain;
+    const bool sub = domain.size() > p.domain.size() &&
+                     domain.substr(domain.size() - p.domain.size()) == p.domain &&
+                     domain[domain.size() - p.domain.size() - 1] == '.';
+    if ((exact || sub) && (!best || p.domain.size() > best->domain.size())) best = &p;
+  }
+  return best ? best->policy : c.default_tls;
+}
+
+const char* tls_policy_name(TlsPolicy p) {
+  switch (p) {
+    case TlsPolicy::kNone: return "none";
+    case TlsPolicy::kMay: return "may";
+    case TlsPolicy::kEncrypt: return "encrypt";
+    case TlsPolicy::kVerify: return "verify";
+  }
+  return "?";
+}
 
 core::Result<Config> load_config_string(const std::string& text, const std::string& origin) {
   Config c;

@@ -16,6 +16,7 @@
 #include "core/cidr.h"
 #include "core/status.h"
 #include "mta/smtp/body_decoder.h"
+#include "mta/smtp/client_session.h"
 #include "policy/relay.h"
 
 namespace mta {
@@ -24,6 +25,13 @@ struct ListenerConfig {
   policy::ListenerRole role = policy::ListenerRole::kRelay;
   std::string address = "127.0.0.1";
   uint16_t port = 25;
+};
+
+using smtp::TlsPolicy;
+
+struct DomainTlsPolicy {
+  std::string domain;  // lower case; applies to the domain and its subdomains
+  TlsPolicy policy = TlsPolicy::kMay;
 };
 
 struct UserConfig {
@@ -70,9 +78,34 @@ struct Config {
   bool check_sender = true;   // envelope sender and From must belong to the user
   bool add_message_id = true;
   bool add_date = true;
+  // [delivery]
+  bool delivery_enabled = true;
+  std::string smarthost;          // "host" or "host:port"; empty: deliver by MX
+  uint16_t smarthost_port = 25;
+  std::string smarthost_user;     // AUTH PLAIN to the smarthost when set
+  std::string smarthost_password;
+  TlsPolicy smarthost_tls = TlsPolicy::kEncrypt;
+  uint16_t remote_port = 25;      // the port MX hosts are contacted on (tests change it)
+  std::vector<std::string> dns_servers;  // "ip" or "ip:port"; empty: /etc/resolv.conf
+  TlsPolicy default_tls = TlsPolicy::kMay;  // opportunistic STARTTLS (RFC 3207)
+  std::vector<DomainTlsPolicy> tls_policies;
+  std::string tls_ca_file;        // for "verify"; empty: the system store
+  uint32_t max_delivery_connections = 100;
+  uint32_t max_connections_per_destination = 10;
+  uint32_t messages_per_connection = 100;
+  uint32_t connect_timeout_s = 30;
+  uint32_t command_timeout_s = 300;  // RFC 5321 §4.5.3.2: 5 minutes for most replies
+  std::vector<uint32_t> retry_s = {60, 300, 900, 1800, 3600, 7200, 14400};
+  uint32_t max_lifetime_s = 5 * 86400;
+  uint32_t delay_warning_s = 4 * 3600;  // 0: never
   // [log]
   std::string log_level = "info";
 };
+
+// The STARTTLS policy for a destination domain: the most specific [[delivery.tls_policy]]
+// entry, else the default.
+TlsPolicy tls_policy_for(const Config& c, std::string_view domain);
+const char* tls_policy_name(TlsPolicy p);
 
 core::Result<Config> load_config_file(const std::string& path);
 core::Result<Config> load_config_string(const std::string& text, const std::string& origin);

@@ -5,6 +5,7 @@
 //   porter queue list [--config FILE] the messages in the queue
 //   porter queue show ID [--config FILE]    envelope, recipient states and headers
 //   porter queue cat ID [--config FILE]     the stored message, byte for byte
+//   porter queue flush [ID] [--config FILE] deferred mail (or one message) due now
 // Layer 4: the only place that knows about threads, signals and privileges.
 
 #include <grp.h>
@@ -18,6 +19,7 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <optional>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -28,6 +30,7 @@
 
 #include "core/log.h"
 #include "mta/config.h"
+#include "mta/delivery.h"
 #include "mta/net/loop.h"
 #include "mta/net/tls_context.h"
 #include "mta/smtp_service.h"
@@ -44,7 +47,8 @@ constexpr const char* kUsage =
     "       porter passwd\n"
     "       porter queue list [--config FILE]\n"
     "       porter queue show ID [--config FILE]\n"
-    "       porter queue cat ID [--config FILE]\n";
+    "       porter queue cat ID [--config FILE]\n"
+    "       porter queue flush [ID] [--config FILE]\n";
 
 int fail(const std::string& what) {
   std::fprintf(stderr, "porter: %s\n", what.c_str());
@@ -121,6 +125,29 @@ core::Result<policy::UserDb> load_users(const mta::Config& c) {
   return policy::UserDb::create(std::move(users));
 }
 
+std::string pid_file(const mta::Config& c) { return c.data_dir + "/porter.pid"; }
+std::string request_dir(const mta::Config& c) { return c.data_dir + "/requests"; }
+
+// Flush requests left by `porter queue flush`: files "flush.<ID>" or "flush.all" in the
+// requests directory, read and removed by the daemon on SIGUSR1. (A stand-in until the admin
+// API exists.)
+std::vector<std::optional<std::string>> take_flush_requests(const mta::Config& c) {
+  std::vector<std::optional<std::string>> out;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(request_dir(c), ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind("flush.", 0) != 0) continue;
+    const std::string what = name.substr(6);
+    if (what == "all") {
+      out.emplace_back(std::nullopt);
+    } else if (core::is_valid_queue_id(what)) {
+      out.emplace_back(what);
+    }
+    std::filesystem::remove(e.path(), ec);
+  }
+  return out;
+}
+
 core::Status drop_privileges(const std::string& user) {
   if (geteuid() != 0 || user.empty()) return core::Status::ok();
   const passwd* pw = getpwnam(user.c_str());
@@ -169,10 +196,11 @@ int serve(const std::string& config_path) {
   // Signals are taken by sigwait() in this thread only; every other thread blocks them.
   sigset_t signals;
   sigemptyset(&signals);
-  for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&signals, sig);
+  for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGUSR1}) sigaddset(&signals, sig);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  mta::SmtpContext smtp_ctx(c, *users, writer, tls);
+  core::QueueIdGenerator ids;
+  mta::SmtpContext smtp_ctx(c, *users, writer, ids, tls);
   const unsigned n_loops = c.threads > 0 ? static_cast<unsigned>(c.threads)
                                          : std::max(1u, std::thread::hardware_concurrency());
   std::vector<std::unique_ptr<net::Loop>> loops;
@@ -182,6 +210,13 @@ int serve(const std::string& config_path) {
     services.push_back(std::make_unique<mta::SmtpService>(*loops.back(), smtp_ctx));
     if (auto s = services.back()->listen(); !s) return fail(s.message());
   }
+  net::Loop delivery_loop;
+  mta::DeliveryService delivery(delivery_loop, c, **db, writer, ids);
+  if (c.delivery_enabled) {
+    if (auto s = delivery.start(); !s) return fail(s.message());
+  }
+  if (auto s = make_dir(request_dir(c)); !s) return fail(s.message());
+  std::ofstream(pid_file(c)) << getpid() << "\n";
   if (auto s = drop_privileges(c.run_as_user); !s) return fail(s.message());
 
   for (const auto& l : c.listeners)
@@ -194,11 +229,24 @@ int serve(const std::string& config_path) {
 
   std::vector<std::thread> threads;
   for (auto& loop : loops) threads.emplace_back([l = loop.get()] { l->run(); });
+  std::thread delivery_thread([&] { delivery_loop.run(); });
 
   int sig = 0;
-  while (sigwait(&signals, &sig) == 0 && sig == SIGHUP)
-    core::LogLine(core::LogLevel::kWarn, "sighup").remark("reload is not supported yet").emit();
+  while (sigwait(&signals, &sig) == 0 && (sig == SIGHUP || sig == SIGUSR1)) {
+    if (sig == SIGHUP) {
+      core::LogLine(core::LogLevel::kWarn, "sighup").remark("reload is not supported yet").emit();
+      continue;
+    }
+    for (auto& id : take_flush_requests(c)) {
+      core::LogLine(core::LogLevel::kInfo, "flush").kv("id", id.value_or("all")).emit();
+      delivery_loop.post([&delivery, id] { delivery.flush(id); });
+    }
+  }
   core::LogLine(core::LogLevel::kInfo, "stopping").kv("signal", strsignal(sig)).emit();
+  delivery_loop.post([&] {
+    delivery.stop();
+    delivery_loop.stop();
+  });
 
   for (size_t i = 0; i < loops.size(); ++i) {
     net::Loop* loop = loops[i].get();
@@ -209,7 +257,9 @@ int serve(const std::string& config_path) {
     });
   }
   for (auto& t : threads) t.join();
+  delivery_thread.join();
   writer.stop();  // every accepted commit is written before the queue closes
+  std::filesystem::remove(pid_file(c));
   services.clear();
   loops.clear();
   core::LogLine(core::LogLevel::kInfo, "stopped").emit();
@@ -257,12 +307,36 @@ int passwd_cmd() {
   return 0;
 }
 
+std::string notify_text(uint8_t notify) {
+  if (notify & core::kNotifyNever) return "NEVER";
+  std::string out;
+  if (notify & core::kNotifySuccess) out += "SUCCESS,";
+  if (notify & core::kNotifyFailure) out += "FAILURE,";
+  if (notify & core::kNotifyDelay) out += "DELAY,";
+  if (!out.empty()) out.pop_back();
+  return out;
+}
+
 std::string age_text(int64_t ms) {
   const int64_t s = ms / 1000;
   if (s < 120) return std::to_string(s) + "s";
   if (s < 7200) return std::to_string(s / 60) + "m";
   if (s < 172800) return std::to_string(s / 3600) + "h";
   return std::to_string(s / 86400) + "d";
+}
+
+// Asks the running daemon to make deferred mail due now: a request file, then SIGUSR1.
+int queue_flush(const mta::Config& c, const std::string& what) {
+  if (what != "all" && !core::is_valid_queue_id(what))
+    return fail("not a queue ID: " + what);
+  pid_t pid = 0;
+  std::ifstream(pid_file(c)) >> pid;
+  if (pid <= 0 || kill(pid, 0) != 0)
+    return fail("porter is not running (no live pid in " + pid_file(c) + ")");
+  std::ofstream(request_dir(c) + "/flush." + what).flush();
+  if (kill(pid, SIGUSR1) != 0) return fail(std::string("signalling porter: ") + std::strerror(errno));
+  std::printf("flush requested for %s\n", what == "all" ? "all deferred mail" : what.c_str());
+  return 0;
 }
 
 // Arguments without the "--config FILE" pair.
@@ -283,6 +357,7 @@ int queue_cmd(const std::vector<std::string>& all) {
   if (args.size() < 2) return fail(kUsage);
   auto cfg = load(config_flag(all));
   if (!cfg) return fail(cfg.status().message());
+  if (args[1] == "flush") return queue_flush(*cfg, args.size() >= 3 ? args[2] : "all");
   auto db = queue::Db::open(queue_dir(*cfg), queue::OpenMode::kReadOnly);
   if (!db) return fail(db.status().message());
   const int64_t now = core::SystemClock().now_ms();
@@ -310,9 +385,21 @@ int queue_cmd(const std::vector<std::string>& all) {
     std::printf("id: %s\nstate: %s\nage: %s\nsize: %llu\nfrom: <%s>\n", m->id.c_str(),
                 queue::state_name(m->state), age_text(now - m->created_ms).c_str(),
                 static_cast<unsigned long long>(m->body_size), e.sender.str().c_str());
-    for (size_t i = 0; i < e.recipients.size(); ++i)
-      std::printf("to: <%s> %s\n", e.recipients[i].address.str().c_str(),
+    if (e.ret != core::DsnRet::kUnset || !e.envid.empty())
+      std::printf("dsn: ret=%s envid=%s\n",
+                  e.ret == core::DsnRet::kFull ? "FULL" : e.ret == core::DsnRet::kHeaders ? "HDRS" : "-",
+                  e.envid.empty() ? "-" : e.envid.c_str());
+    for (size_t i = 0; i < e.recipients.size(); ++i) {
+      const auto& r = e.recipients[i];
+      std::printf("to: <%s> %s", r.address.str().c_str(),
                   i < m->status.size() ? queue::recipient_state_name(m->status[i].state) : "");
+      if (r.notify) std::printf(" notify=%s", notify_text(r.notify).c_str());
+      if (!r.orcpt.empty()) std::printf(" orcpt=%s", r.orcpt.c_str());
+      if (i < m->status.size() && m->status[i].attempts > 0)
+        std::printf(" attempts=%u last=\"%s\"", m->status[i].attempts,
+                    m->status[i].last_reply.c_str());
+      std::printf("\n");
+    }
     std::printf("client: %s helo=%s listener=%s tls=%s user=%s\nbody: %s smtputf8=%s\n",
                 e.client_ip.c_str(), e.client_helo.c_str(), e.listener.c_str(),
                 e.tls ? "yes" : "no", e.auth_user.empty() ? "-" : e.auth_user.c_str(),

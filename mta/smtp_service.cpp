@@ -339,7 +339,7 @@ smtp::ServerConfig session_config(const Config& c, ListenerRole role, bool have_
 }  // namespace
 
 SmtpContext::SmtpContext(const Config& cfg, const policy::UserDb& users_db, queue::Writer& w,
-                         std::shared_ptr<net::TlsContext> tls_ctx)
+                         core::QueueIdGenerator& id_gen, std::shared_ptr<net::TlsContext> tls_ctx)
     : config(cfg),
       users(users_db),
       writer(w),
@@ -348,7 +348,8 @@ SmtpContext::SmtpContext(const Config& cfg, const policy::UserDb& users_db, queu
           static_cast<int>(cfg.auth_max_failures), int64_t(cfg.auth_window_s) * 1000,
           int64_t(cfg.auth_lockout_s) * 1000, 1000, int64_t(cfg.auth_max_delay_ms)}),
       limiter(policy::ConnectionLimitsConfig{cfg.max_connections, cfg.max_connections_per_ip}),
-      relay(policy::RelayConfig{cfg.trusted_networks, cfg.local_domains}) {
+      relay(policy::RelayConfig{cfg.trusted_networks, cfg.local_domains}),
+      ids(id_gen) {
   for (auto role : {ListenerRole::kSubmission, ListenerRole::kSubmissions, ListenerRole::kRelay})
     session[role_index(role)] = session_config(cfg, role, tls != nullptr);
   auto dummy = policy::UserDb::hash_password("porter-timing-equaliser");

@@ -31,7 +31,7 @@ namespace mta {
 
 struct SmtpContext {
   SmtpContext(const Config& config, const policy::UserDb& users, queue::Writer& writer,
-              std::shared_ptr<net::TlsContext> tls);
+              core::QueueIdGenerator& ids, std::shared_ptr<net::TlsContext> tls);
 
   const Config& config;
   const policy::UserDb& users;
@@ -40,7 +40,7 @@ struct SmtpContext {
   policy::AuthThrottle throttle;
   policy::ConnectionLimiter limiter;
   policy::RelayConfig relay;
-  core::QueueIdGenerator ids;
+  core::QueueIdGenerator& ids;
   core::SystemClock clock;
   std::string dummy_hash;  // verified for unknown logins, so their timing matches known ones
   // Session settings per listener role, indexed by policy::ListenerRole.

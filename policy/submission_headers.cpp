@@ -1,5 +1,7 @@
 #include "policy/submission_headers.h"
 
+#include "core/date.h"
+
 #include <cstdio>
 #include <ctime>
 
@@ -72,7 +74,7 @@ std::string received_field(const core::Envelope& env, std::string_view host,
   };
   if (env.recipients.size() == 1) tokens.push_back("for <" + env.recipients[0].address.str() + ">");
   tokens.back() += ';';
-  tokens.push_back(rfc5322_date(env.received_at_ms));
+  tokens.push_back(core::rfc5322_date(env.received_at_ms));
   return fold_tokens("Received", tokens);
 }
 
@@ -115,20 +117,6 @@ core::Result<core::Address> mailbox_address(const RawMailbox& m) {
 std::string owner_name(const User* user) { return user ? user->name : "(none)"; }
 
 }  // namespace
-
-std::string rfc5322_date(int64_t unix_ms) {
-  static constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-  static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                            "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-  const time_t secs = static_cast<time_t>(unix_ms / 1000 - (unix_ms % 1000 < 0 ? 1 : 0));
-  struct tm tm {};
-  gmtime_r(&secs, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%s, %d %s %04d %02d:%02d:%02d +0000", kDays[tm.tm_wday],
-                tm.tm_mday, kMonths[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
-                tm.tm_sec);
-  return buf;
-}
 
 core::Result<std::vector<core::Address>> parse_mailbox_list(std::string_view value) {
   std::vector<RawMailbox> raw(1);
@@ -234,7 +222,7 @@ HeaderVerdict submission_headers(std::string_view header_section, const core::En
 
   verdict.prefix = received_field(envelope, host_name, queue_id);
   if (options.add_date && core::find_field(fields, "Date") == nullptr)
-    verdict.prefix += "Date: " + rfc5322_date(envelope.received_at_ms) + "\r\n";
+    verdict.prefix += "Date: " + core::rfc5322_date(envelope.received_at_ms) + "\r\n";
   if (options.add_message_id && core::find_field(fields, "Message-ID") == nullptr)
     verdict.prefix +=
         "Message-ID: <" + std::string(queue_id) + "@" + std::string(host_name) + ">\r\n";

@@ -69,9 +69,6 @@ HeaderVerdict submission_headers(std::string_view header_section, const core::En
 // used for bounces and receipts) is allowed.
 std::optional<core::Reply> check_envelope_sender(const User& user, const core::Address& sender);
 
-// RFC 5322 §3.3 date-time in UTC: "Tue, 14 Nov 2023 22:13:20 +0000".
-std::string rfc5322_date(int64_t unix_ms);
-
 // The addr-specs of a mailbox-list header value (RFC 5322 §3.4): "a@b", "Name <a@b>",
 // "\"Doe, John\" <a@b>", comments and folding allowed, separated by commas. Display
 // names (quoted, encoded words) are skipped, never read as addresses. An empty list,

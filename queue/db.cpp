@@ -1,10 +1,5 @@
 #include "queue/db.h"
 
-#include <stdlib.h>
-
-#include <cerrno>
-#include <cstring>
-
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
@@ -126,26 +121,6 @@ void Db::close() {
   handles_.fill(nullptr);
   db_->Close().PermitUncheckedError();  // nothing to do about it while closing
   db_.reset();
-  if (!secondary_dir_.empty()) {
-    std::error_code ec;
-    std::filesystem::remove_all(secondary_dir_, ec);
-    secondary_dir_.clear();
-  }
-}
-
-// A secondary instance is RocksDB's supported way to read beside a live writer: it follows
-// the primary's MANIFEST and WAL instead of assuming the files stay put. Its own info log
-// goes to a private scratch directory, removed when the Db closes.
-rocksdb::Status Db::open_secondary(const rocksdb::DBOptions& options,
-                                   const std::vector<rocksdb::ColumnFamilyDescriptor>& descriptors,
-                                   rocksdb::DB** raw) {
-  std::string scratch = (std::filesystem::temp_directory_path() / "porter-reader.XXXXXX").string();
-  if (!mkdtemp(scratch.data())) return rocksdb::Status::IOError("mkdtemp", std::strerror(errno));
-  secondary_dir_ = scratch;
-  rocksdb::Status rs =
-      rocksdb::DB::OpenAsSecondary(options, dir_, secondary_dir_, descriptors, &all_handles_, raw);
-  if (rs.ok()) rs = (*raw)->TryCatchUpWithPrimary();
-  return rs;
 }
 
 core::Status Db::open_impl() {
@@ -173,7 +148,7 @@ core::Status Db::open_impl() {
 
   rocksdb::DB* raw = nullptr;
   rocksdb::Status rs =
-      read_only ? open_secondary(options, descriptors, &raw)
+      read_only ? rocksdb::DB::OpenForReadOnly(options, dir_, descriptors, &all_handles_, &raw)
                 : rocksdb::DB::Open(options, dir_, descriptors, &all_handles_, &raw);
   if (!rs.ok()) return to_status(rs, "queue: opening " + dir_);
   db_.reset(raw);

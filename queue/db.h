@@ -12,9 +12,10 @@
 // Thread safety: after open() every method may be called from any thread (RocksDB's own
 // guarantee); destruction must not race with use.
 //
-// Limits: kReadOnly opens a RocksDB secondary instance (DB::OpenAsSecondary, caught up with
-// the primary once at open), the supported way for the CLI to read while the daemon writes.
-// It sees the queue as of the open; a long-lived reader would call TryCatchUpWithPrimary.
+// Limits: kReadOnly opens with DB::OpenForReadOnly so that the CLI can look while the daemon
+// runs. RocksDB documents that a read-only instance beside a live writer may fail if the
+// writer deletes files meanwhile (all table files are opened up front to narrow that window);
+// such failures are errors, never wrong data, and a retry is the cure.
 
 #include <rocksdb/db.h>
 #include <rocksdb/status.h>
@@ -66,14 +67,10 @@ class Db {
   Db(std::string dir, OpenMode mode) : dir_(std::move(dir)), mode_(mode) {}
   core::Status open_impl();
   core::Status check_or_initialise();
-  rocksdb::Status open_secondary(const rocksdb::DBOptions& options,
-                                 const std::vector<rocksdb::ColumnFamilyDescriptor>& descriptors,
-                                 rocksdb::DB** raw);
   void close();
 
   std::string dir_;
   OpenMode mode_;
-  std::string secondary_dir_;  // kReadOnly: the secondary instance's scratch directory
   std::unique_ptr<rocksdb::DB> db_;
   // Every handle RocksDB gave us, including families this version does not know (a newer
   // format may add some; they are opened only so that the version check can speak).

@@ -1,8 +1,6 @@
 #include "queue/store.h"
 
 #include <rocksdb/snapshot.h>
-
-#include <optional>
 #include <rocksdb/write_batch.h>
 
 #include <algorithm>
@@ -63,18 +61,14 @@ core::Status stream_body(const Db& db, const rocksdb::ReadOptions& base, const M
   return core::Status::ok();
 }
 
-// Runs `read` on the record of `id` and a snapshot taken before the record was read. A
-// read-only (secondary) instance does not change between catch-ups and has no snapshots.
+// Runs `read` on the record of `id` and a snapshot taken before the record was read.
 template <typename F>
 auto with_snapshot(const Db& db, std::string_view id, F read)
     -> decltype(read(std::declval<const rocksdb::ReadOptions&>(),
                      std::declval<const MessageRecord&>())) {
-  std::optional<rocksdb::ManagedSnapshot> snapshot;
+  rocksdb::ManagedSnapshot snapshot(db.raw());
   rocksdb::ReadOptions ro;
-  if (db.mode() == OpenMode::kReadWrite) {
-    snapshot.emplace(db.raw());
-    ro.snapshot = snapshot->snapshot();
-  }
+  ro.snapshot = snapshot.snapshot();
   auto record = get_at(db, ro, id);
   if (!record) return record.status();
   return read(ro, *record);

@@ -102,7 +102,7 @@ void Writer::write(std::vector<Request>& requests) {
     core::Status s;
     try {
       if (auto* m = std::get_if<NewMessage>(&requests[i].work))
-        s = fill_message(batch, *m);
+        s = add_new_message(db_, batch, *m);
       else
         std::get<Fill>(requests[i].work)(batch);
     } catch (const std::exception& e) {
@@ -143,7 +143,7 @@ void Writer::write(std::vector<Request>& requests) {
   for (size_t i = 0; i < requests.size(); ++i) requests[i].done(std::move(outcome[i]));
 }
 
-core::Status Writer::fill_message(rocksdb::WriteBatch& batch, NewMessage& m) {
+core::Status add_new_message(const Db& db, rocksdb::WriteBatch& batch, NewMessage& m) {
   if (!core::is_valid_queue_id(m.id))
     return core::Status::invalid("queue: \"" + m.id + "\" is not a queue ID");
   MessageRecord r;
@@ -152,15 +152,15 @@ core::Status Writer::fill_message(rocksdb::WriteBatch& batch, NewMessage& m) {
   for (std::string& chunk : m.body_chunks) {
     if (chunk.empty()) continue;
     r.body_size += chunk.size();
-    if (rs.ok()) rs = batch.Put(db_.cf(Family::kBodies), body_key(r.id, r.body_chunks++), chunk);
+    if (rs.ok()) rs = batch.Put(db.cf(Family::kBodies), body_key(r.id, r.body_chunks++), chunk);
     std::string().swap(chunk);  // the batch has the bytes now
   }
   r.envelope = std::move(m.envelope);
   r.status.resize(r.envelope.recipients.size());
   r.created_ms = m.now_ms;
   r.next_attempt_ms = m.now_ms;
-  if (rs.ok()) rs = batch.Put(db_.cf(Family::kEnvelopes), r.id, encode_record(r));
-  if (rs.ok()) rs = batch.Put(db_.cf(Family::kSchedule), schedule_key(m.now_ms, r.id), "");
+  if (rs.ok()) rs = batch.Put(db.cf(Family::kEnvelopes), r.id, encode_record(r));
+  if (rs.ok()) rs = batch.Put(db.cf(Family::kSchedule), schedule_key(m.now_ms, r.id), "");
   return rs.ok() ? core::Status::ok() : to_status(rs, "queue: adding " + r.id + " to a batch");
 }
 

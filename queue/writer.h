@@ -45,6 +45,14 @@ struct NewMessage {
   int64_t now_ms = 0;                    // created and first due at this time
 };
 
+// Adds what enqueue() stores for `msg` to `batch`: body chunks (moved out of msg, freed as
+// they go), the record (every recipient kPending, state kActive) and a schedule entry due at
+// now_ms. For a caller that must commit a new message atomically with other writes (a bounce
+// with the failure that causes it) from inside a Writer::submit fill. An ID that is not a
+// queue ID is refused (kInvalid) before anything is added; after any other error part of the
+// message may be in the batch, so the fill should throw (submit then rolls its part back).
+core::Status add_new_message(const Db& db, rocksdb::WriteBatch& batch, NewMessage& msg);
+
 class Writer {
  public:
   using Done = std::function<void(core::Status)>;
@@ -65,8 +73,8 @@ class Writer {
   void start();
   void stop();
 
-  // Stores body chunks, the MessageRecord (every recipient kPending, state kActive) and a
-  // schedule entry due at now_ms. An ID that is not a valid queue ID is refused (kInvalid).
+  // Stores the message as add_new_message() describes. An ID that is not a valid queue ID
+  // is refused (kInvalid).
   void enqueue(NewMessage msg, Done done);
   // `fill` runs on the writer thread, adding its writes to the shared batch. If it throws,
   // its part is rolled back and `done` gets kInvalid; the rest of the batch is unaffected.
@@ -84,7 +92,6 @@ class Writer {
   void add(Request r);
   void run();
   void write(std::vector<Request>& requests);
-  core::Status fill_message(rocksdb::WriteBatch& batch, NewMessage& msg);
 
   Db& db_;
   std::mutex mu_;

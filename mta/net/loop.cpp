@@ -100,6 +100,8 @@ void Loop::stop() {
   uv_async_send(&impl_->wakeup);
 }
 
+::uv_loop_s* Loop::uv_loop() { return &impl_->uv; }
+
 bool Loop::in_loop_thread() const { return impl_->thread.load() == std::this_thread::get_id(); }
 
 size_t Loop::connection_count() const { return impl_->connections.size(); }

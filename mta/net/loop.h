@@ -21,6 +21,8 @@
 #include <functional>
 #include <memory>
 
+struct uv_loop_s;  // libuv's loop, opaque outside mta/net and dns/
+
 namespace net {
 
 class Loop {
@@ -44,6 +46,9 @@ class Loop {
   // net-internal: the libuv state, defined in mta/net/internal.h (no other module sees it).
   struct Impl;
   Impl& impl() { return *impl_; }
+  // The libuv loop, opaque here, for dns/ (c-ares is driven by libuv too; DESIGN.md gives
+  // dns/ libuv). Only loop-thread code may use it.
+  ::uv_loop_s* uv_loop();
 
  private:
   std::unique_ptr<Impl> impl_;

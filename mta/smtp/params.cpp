@@ -73,6 +73,22 @@ std::optional<std::string> decode_xtext(std::string_view s) {
   return out;
 }
 
+std::string encode_xtext(std::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 33 || c > 126 || c == '+' || c == '=') {
+      out += '+';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    } else {
+      out += ch;
+    }
+  }
+  return out;
+}
+
 std::variant<MailCommand, core::Reply> parse_mail(std::string_view args) {
   std::string_view path;
   std::vector<std::string_view> params;

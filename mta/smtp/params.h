@@ -36,5 +36,7 @@ std::variant<MailCommand, core::Reply> parse_mail(std::string_view args);
 std::variant<RcptCommand, core::Reply> parse_rcpt(std::string_view args, bool smtputf8);
 // RFC 3461 §4: "+XX" hex escapes; nullopt when malformed.
 std::optional<std::string> decode_xtext(std::string_view s);
+// The reverse: "+", "=" and anything outside "!".."~" become "+XX".
+std::string encode_xtext(std::string_view s);
 
 }  // namespace mta::smtp

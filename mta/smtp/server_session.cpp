@@ -73,6 +73,7 @@ void ServerSession::reset_transaction() {
   env_ = core::Envelope{};
   body_.reset();
   bdat_left_ = 0;
+  bdat_octets_ = 0;
   bdat_last_ = false;
   bdat_used_ = false;
   bdat_error_.reset();
@@ -280,6 +281,7 @@ void ServerSession::cmd_bdat(std::string_view args) {
   }
   bdat_last_ = !rest.empty();
   bdat_left_ = size;
+  bdat_octets_ += size;
   if (state_ == State::kMail) {
     bdat_error_ = core::Reply{503, "5.5.1", "Error: need RCPT command"};
   } else if (state_ != State::kRcpt && state_ != State::kBdatMore) {
@@ -311,7 +313,8 @@ void ServerSession::feed_body() {
   }
   if (body_->problems() != BodyDecoder::kNone) return finish_body();
   state_ = State::kBdatMore;
-  reply(250, "2.0.0", std::to_string(body_->size()) + " octets received");
+  // RFC 3030 §2: the count is of octets received, which a pending CR is part of.
+  reply(250, "2.0.0", std::to_string(bdat_octets_) + " octets received");
 }
 
 void ServerSession::finish_body() {

@@ -169,6 +169,7 @@ class ServerSession {
   AuthRequest auth_;
   std::unique_ptr<BodyDecoder> body_;
   uint64_t bdat_left_ = 0;
+  uint64_t bdat_octets_ = 0;  // octets of all chunks so far, as the client counts them
   bool bdat_last_ = false;
   bool bdat_used_ = false;
   std::optional<core::Reply> bdat_error_;  // a failed BDAT chunk poisons the rest (RFC 3030 §2)

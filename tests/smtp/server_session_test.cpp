@@ -262,6 +262,11 @@ TEST_CASE("server_session: BDAT chunks, BDAT 0 LAST and errors", "[smtp][unit]")
     CHECK(d.one("BDAT 3 LAST\r\nd\r\n") == "250 2.0.0 Ok: queued as ID1");
     CHECK(d.body() == "ab\r\ncd\r\n");
   }
+  SECTION("a chunk ending in CR counts the CR") {
+    CHECK(d.one("BDAT 3\r\nab\r") == "250 2.0.0 3 octets received");
+    CHECK(d.one("BDAT 1 LAST\r\n\n") == "250 2.0.0 Ok: queued as ID1");
+    CHECK(d.body() == "ab\r\n");
+  }
   SECTION("BDAT 0 LAST") {
     d.one("BDAT 4\r\nx\r\n.");
     CHECK(d.one("BDAT 0 LAST\r\n") == "250 2.0.0 Ok: queued as ID1");

@@ -1,0 +1,131 @@
+#include "mta/failure_policy.h"
+
+#include <stdexcept>
+
+#include "core/log.h"
+#include "mta/mime/dsn.h"
+#include "queue/store.h"
+#include "queue/writer.h"
+
+namespace mta {
+namespace {
+
+using mime::DsnRecipient;
+
+std::string host_of(const std::string& remote_mta) {
+  return remote_mta.substr(0, remote_mta.find('['));
+}
+
+bool has_8bit(std::string_view s) {
+  for (char c : s)
+    if (static_cast<unsigned char>(c) >= 0x80) return true;
+  return false;
+}
+
+}  // namespace
+
+FailurePolicy::FailurePolicy(const Config& config, queue::Db& db, queue::Scheduler& scheduler,
+                             core::QueueIdGenerator& ids, const queue::RetryPolicy& retry)
+    : config_(config), db_(db), scheduler_(scheduler), ids_(ids), retry_(retry) {}
+
+void FailurePolicy::settle(const queue::MessageRecord& record,
+                           std::vector<AttemptOutcome> outcomes, int64_t now_ms,
+                           std::function<void(core::Status)> done) {
+  const core::Envelope& env = record.envelope;
+  const bool expired = queue::expired(retry_, record.created_ms, now_ms);
+  std::vector<queue::Outcome> recorded;
+  std::vector<DsnRecipient> failed;
+  std::vector<DsnRecipient> delayed;
+  bool pending_after = false;
+
+  for (AttemptOutcome& o : outcomes) {
+    if (o.kind == AttemptOutcome::Kind::kTemporary && expired) {
+      // RFC 3464 §2.3.4 / RFC 3463 4.4.7: a delivery time expired.
+      o.kind = AttemptOutcome::Kind::kPermanent;
+      o.reply = queue::expiry_reply(retry_, o.reply);
+      o.status = "4.4.7";
+      o.from_remote = false;
+    }
+    queue::Outcome q;
+    q.rcpt = o.rcpt;
+    q.reply = o.reply;
+    q.remote_mta = o.remote_mta;
+    q.kind = o.kind == AttemptOutcome::Kind::kDelivered   ? queue::Outcome::Kind::kDelivered
+             : o.kind == AttemptOutcome::Kind::kPermanent ? queue::Outcome::Kind::kFailed
+                                                          : queue::Outcome::Kind::kDeferred;
+    recorded.push_back(q);
+    if (o.kind == AttemptOutcome::Kind::kDelivered) continue;
+
+    const core::Recipient& rcpt = env.recipients.at(o.rcpt);
+    DsnRecipient d;
+    d.recipient = rcpt;
+    d.status = o.status;
+    d.remote_mta = host_of(o.remote_mta);
+    d.diagnostic = o.reply;
+    d.diagnostic_from_remote = o.from_remote;
+    d.last_attempt_ms = now_ms;
+    if (o.kind == AttemptOutcome::Kind::kPermanent) {
+      d.action = DsnRecipient::Action::kFailed;
+      if (mime::should_send_dsn(env, rcpt, d.action)) failed.push_back(std::move(d));
+    } else {
+      pending_after = true;
+      d.action = DsnRecipient::Action::kDelayed;
+      d.will_retry_until_ms = record.created_ms + retry_.max_lifetime_ms;
+      if (mime::should_send_dsn(env, rcpt, d.action)) delayed.push_back(std::move(d));
+    }
+  }
+
+  const bool warn = pending_after && !record.delay_warned && retry_.delay_warning_ms > 0 &&
+                    queue::delay_warning_due(retry_, record, now_ms) && !delayed.empty();
+  std::vector<queue::NewMessage> notices;
+  for (auto* group : {&failed, warn ? &delayed : nullptr}) {
+    if (!group || group->empty()) continue;
+    auto original = queue::read_body(db_, record.id);
+    mime::DsnRequest req;
+    req.reporting_mta = config_.hostname;
+    req.queue_id = record.id;
+    req.original = env;
+    req.recipients = *group;
+    if (original) req.original_message = *original;
+    req.now_ms = now_ms;
+    const std::string dsn_id = ids_.next(now_ms);
+    req.message_id = "<" + dsn_id + ".dsn@" + config_.hostname + ">";
+    req.postmaster = "MAILER-DAEMON@" + config_.hostname;
+    auto text = mime::compose_dsn(req);
+    if (!text) {
+      core::LogLine(core::LogLevel::kError, "dsn-compose-failed")
+          .kv("id", record.id).remark(text.status().to_string()).emit();
+      continue;
+    }
+    queue::NewMessage m;
+    m.id = dsn_id;
+    m.envelope.recipients.push_back(core::Recipient{env.sender, core::kNotifyNever, {}});
+    m.envelope.smtputf8 = env.smtputf8 || env.sender.needs_utf8();
+    m.envelope.body = has_8bit(*text) ? core::BodyType::k8BitMime : core::BodyType::k7Bit;
+    m.envelope.listener = "dsn";
+    m.envelope.received_at_ms = now_ms;
+    m.now_ms = now_ms;
+    m.body_chunks.push_back(std::move(*text));
+    core::LogLine(core::LogLevel::kInfo, "dsn")
+        .kv("id", record.id).kv("dsn_id", dsn_id)
+        .kv("type", group == &failed ? "failure" : "delay")
+        .kv("to", "<" + env.sender.str() + ">").emit();
+    notices.push_back(std::move(m));
+  }
+
+  queue::Writer::Fill extra;
+  if (!notices.empty()) {
+    auto shared = std::make_shared<std::vector<queue::NewMessage>>(std::move(notices));
+    extra = [this, shared](rocksdb::WriteBatch& batch) {
+      for (auto& m : *shared) {
+        // The writer rolls back this part of the batch and reports the failure.
+        if (auto s = queue::add_new_message(db_, batch, m); !s) throw std::runtime_error(s.message());
+      }
+    };
+  }
+  scheduler_.settle(
+      record.id, recorded, std::move(extra),
+      [done = std::move(done)](core::Status s, queue::SettleResult) { done(s); }, warn);
+}
+
+}  // namespace mta

@@ -1,0 +1,60 @@
+#pragma once
+// Failure policy, in one place (Postfix's smtp_trouble.c): given what one delivery attempt
+// did to each recipient of a message, decide what the queue records and which notices go
+// back to the sender.
+//
+//   delivered             -> done
+//   permanent (5xx)       -> failed now; a failure DSN (RFC 3464) unless the sender is null
+//                            or NOTIFY says otherwise (never a bounce of a bounce)
+//   temporary (4xx, DNS, connection) -> deferred to the retry schedule; failed with a DSN
+//                            once the message's lifetime is over; one delay warning after
+//                            `delay_warning`
+//
+// A notice is queued in the same batch that records the failure, so a crash can lose
+// neither. Mechanisms (the SMTP client, DNS) only report; nothing else decides.
+//
+// Thread safety: used on the delivery loop only.
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/queue_id.h"
+#include "mta/config.h"
+#include "queue/db.h"
+#include "queue/record.h"
+#include "queue/retry.h"
+#include "queue/scheduler.h"
+
+namespace mta {
+
+// What happened to one recipient in one attempt.
+struct AttemptOutcome {
+  size_t rcpt = 0;           // index into the message's envelope recipients
+  enum class Kind { kDelivered, kTemporary, kPermanent } kind = Kind::kTemporary;
+  std::string reply;         // "250 2.0.0 Ok", "550 5.1.1 <x>: User unknown", our own text
+  std::string status;        // enhanced status "5.1.1"
+  std::string remote_mta;    // "mx.example.com[192.0.2.1]:25", or "" when none answered
+  bool from_remote = false;  // reply came from the remote server
+};
+
+class FailurePolicy {
+ public:
+  FailurePolicy(const Config& config, queue::Db& db, queue::Scheduler& scheduler,
+                core::QueueIdGenerator& ids, const queue::RetryPolicy& retry);
+
+  // Records the outcomes of every recipient attempted for `record`, queues any DSN in the
+  // same batch, and calls `done` on the writer thread when it is durable.
+  void settle(const queue::MessageRecord& record, std::vector<AttemptOutcome> outcomes,
+              int64_t now_ms, std::function<void(core::Status)> done);
+
+ private:
+  const Config& config_;
+  queue::Db& db_;
+  queue::Scheduler& scheduler_;
+  core::QueueIdGenerator& ids_;
+  queue::RetryPolicy retry_;
+};
+
+}  // namespace mta

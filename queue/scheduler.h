@@ -1,0 +1,142 @@
+#pragma once
+// The schedule side of delivery: which queued messages are due, which are being tried right
+// now (leased), and how the outcome of an attempt changes the queue (docs/queue-format.md
+// "Schedule and delivery state").
+//
+// Scheduler owns the in-memory leases and nothing on disk that the queue does not already
+// describe: the schedule family says what is due, the record says what is left to do. So on
+// process start nothing is leased and every schedule entry is due at its time; a restart
+// resumes where the queue stands, and a crash during an attempt at worst repeats it.
+//
+// A lease is taken by take_due() and ends when the settle() that reports the attempt is
+// answered, or by release() (an attempt given up without an outcome: the entry still stands,
+// the message comes back at its old time). While leased, a message is changed only by its
+// settle(), which is what lets settle() compute the new record before the writer runs.
+// Every change goes through the Writer, so it shares its group commit; settle() writes the
+// outcome, the new schedule entry (or the removal of the whole message) and the caller's
+// `extra` writes (a DSN made with add_new_message) in one batch.
+//
+// Threading: a Scheduler belongs to ONE thread, the delivery loop; take_due(), next_due_ms(),
+// settle(), release() and flush() are not safe to call from others. The one exception is the
+// lease set, which a mutex guards, because settle() releases the lease on the writer thread
+// just before its `done` runs (after the commit, so a take_due() that no longer sees the lease
+// reads the committed state). `done` runs on the writer thread (or at once on the calling
+// thread when settle() fails before writing) and must not block: post to your loop. The Db,
+// the Writer and the Clock must outlive the Scheduler, and the Writer must be stopped (which
+// answers every pending request) before the Scheduler is destroyed.
+//
+// Limits: take_due() and next_due_ms() scan the schedule from its front, past leased entries
+// (bounded by the delivery concurrency) and the tombstones of recent deletions (the family
+// compacts on deletions). A record that cannot be decoded is logged once and skipped until
+// restart; its entry stays for an administrator. Other writers of queue records (a future
+// hold or delete command) must go through this Scheduler's thread too.
+
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/status.h"
+#include "queue/db.h"
+#include "queue/record.h"
+#include "queue/retry.h"
+#include "queue/writer.h"
+
+namespace queue {
+
+// What one attempt learnt about one recipient (an index into the envelope's recipients).
+struct Outcome {
+  enum class Kind { kDelivered, kDeferred, kFailed };
+  size_t rcpt = 0;
+  Kind kind = Kind::kDeferred;
+  std::string reply;       // "250 2.0.0 Ok", "451 4.7.1 Greylisted", as said (or made up) then
+  std::string remote_mta;  // "mx.example.com[192.0.2.1]:25"; empty when no server was reached
+};
+
+struct SettleResult {
+  bool finished = false;             // every recipient is final; the message is gone
+  std::vector<size_t> newly_failed;  // recipients failed by this settle, expiry included
+  // The message stays deferred, is old enough for a delay warning and none is recorded
+  // (see settle() for how to send one atomically).
+  bool delay_warning_due = false;
+  int64_t next_attempt_ms = 0;  // the new due time; 0 when finished
+  MessageRecord record_after;   // as committed (as it was last, when finished)
+};
+
+class Scheduler {
+ public:
+  using SettleDone = std::function<void(core::Status, SettleResult)>;
+
+  // Requires validate(policy) to be ok.
+  Scheduler(Db& db, Writer& writer, RetryPolicy policy, const core::Clock& clock);
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  // Up to `max` messages whose entry is due at or before now_ms, earliest first (same time:
+  // ID order), now leased. Entries of leased messages are passed over, as are stale ones
+  // (no record, a held record, or a record whose next_attempt_ms is another time), which are
+  // also removed through the writer. Fails (leasing nothing) only when RocksDB does.
+  core::Result<std::vector<MessageRecord>> take_due(int64_t now_ms, size_t max);
+
+  // The earliest due time among entries not leased, for arming a timer; nullopt when
+  // nothing waits. It may be a stale entry's time: the take_due() it triggers removes it.
+  core::Result<std::optional<int64_t>> next_due_ms() const;
+
+  // Applies the outcomes of an attempt on the leased message `id` and commits, in one batch:
+  // - each outcome moves its recipient forward only: a pending recipient becomes delivered
+  //   or failed, or stays pending (deferred); its attempts grow by one, last_attempt_ms,
+  //   last_reply and remote_mta are set. Outcomes for recipients already final are ignored.
+  // - every recipient final: the record, its body chunks and its schedule entry are deleted;
+  // - else, the lifetime is over: every pending recipient fails with "4.4.7 message expired
+  //   after <lifetime> in queue; last error: <its last reply>" and the message is deleted;
+  // - else the message is deferred: due at next_attempt_ms() for the most attempts among
+  //   pending recipients, but no later than its expiry (one last try at the deadline); the
+  //   old schedule entry is replaced.
+  // - mark_delay_warned records that the delay warning was sent. To send one, check
+  //   delay_warning_due() on the leased record before settling and queue the warning in
+  //   `extra` with this flag, so that the warning and the flag commit together.
+  // - `extra` runs on the writer thread and adds the caller's writes (add_new_message for a
+  //   DSN). If it throws, nothing of this settle is written and `done` gets kInvalid.
+  // `done` gets the commit's status and, when ok, the result. The lease ends just before
+  // `done` runs, whatever the status; after a failure nothing was written and the message
+  // is due again at its old time (an attempt that delivered will be repeated). kInvalid for
+  // an ID that is not leased or a recipient index out of range.
+  void settle(const std::string& id, const std::vector<Outcome>& outcomes, Writer::Fill extra,
+              SettleDone done, bool mark_delay_warned = false);
+
+  // Ends a lease without an outcome (shutdown mid-attempt).
+  void release(const std::string& id);
+
+  bool is_leased(const std::string& id) const;
+  size_t leased_count() const;
+
+  // `porter queue flush [ID]`: makes deferred messages (one, or all not leased) due now by
+  // moving their schedule entries, and waits for the commit; the Writer must be running.
+  // Returns how many were moved: a message already due, or leased, needs nothing. kNotFound
+  // for an unknown ID, kInvalid for a held one.
+  core::Result<size_t> flush(const std::optional<std::string>& id);
+
+  const RetryPolicy& policy() const { return policy_; }
+
+ private:
+  void lease(const std::string& id);
+  void remove_stale(std::vector<std::string> keys);
+
+  Db& db_;
+  Writer& writer_;
+  const RetryPolicy policy_;
+  const core::Clock& clock_;
+  std::mt19937_64 rng_;
+  std::unordered_set<std::string> unreadable_;  // IDs whose record is corrupt, logged once
+
+  mutable std::mutex mu_;
+  std::unordered_set<std::string> leased_;    // guarded by mu_
+  std::unordered_set<std::string> cleaning_;  // stale schedule keys being removed; by mu_
+};
+
+}  // namespace queue
