@@ -1,5 +1,7 @@
 #include "mta/delivery.h"
 
+#include <algorithm>
+#include <atomic>
 #include <deque>
 #include <list>
 #include <optional>
@@ -21,6 +23,8 @@ namespace mta {
 namespace {
 
 using Kind = AttemptOutcome::Kind;
+
+constexpr int64_t kBacklogPollMs = 50;
 
 // One message taken from the scheduler, until every recipient has an outcome.
 struct MessageWork {
@@ -85,6 +89,7 @@ struct DeliveryService::Impl {
   std::list<std::unique_ptr<Attempt>> attempts;
   int in_flight_messages = 0;
   bool stopping = false;
+  std::atomic<bool> poke_pending{false};
 
   core::Status start();
   void schedule_tick(int64_t delay_ms);
@@ -138,19 +143,17 @@ class DeliveryService::Impl::Attempt final : public net::Connection::Handler {
       r.hops.push_back({host, host, 0});
       return on_route(std::move(r));
     }
-    // A smarthost is a host, not a mail domain: its addresses, no MX lookup.
+    // A smarthost is a host, not a mail domain: its addresses, no MX lookup. Any failure to
+    // find it is temporary: a configuration or DNS problem must never bounce mail.
     impl_.resolver->query_a(host, [this, host](core::Result<dns::AddressAnswer> a) {
       dns::Route r;
       if (a) {
         for (const auto& ip : a->records) r.hops.push_back({host, ip, 0});
       }
       if (r.hops.empty()) {
-        r.outcome = a || a.status().kind() != core::Status::Kind::kNotFound
-                        ? dns::RouteOutcome::kTemporary
-                        : dns::RouteOutcome::kNoSuchDomain;
-        r.detail = a ? "smarthost " + host + " has no IPv4 address"
-                     : "smarthost " + host + ": " + a.status().message();
-        if (r.outcome == dns::RouteOutcome::kNoSuchDomain) r.outcome = dns::RouteOutcome::kTemporary;
+        r.outcome = dns::RouteOutcome::kTemporary;
+        r.detail = "smarthost " + host + ": " +
+                   (a ? std::string("no IPv4 address") : a.status().message());
       }
       on_route(std::move(r));
     });
@@ -462,10 +465,22 @@ void DeliveryService::Impl::pump() {
       for (auto& r : *due) add_message(std::move(r));
     }
   }
-  for (auto& [key, d] : destinations) dispatch(d);
-  // Wake for the next due entry, and at least every second to notice new mail.
+  for (auto it = destinations.begin(); it != destinations.end();) {
+    dispatch(it->second);
+    // A destination with nothing queued and no connection is forgotten.
+    if (it->second.active == 0 && it->second.queue.empty()) {
+      it = destinations.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  // Wake for the next due entry, and at least every second to notice new mail. Entries
+  // already due wait for room, which a finishing attempt announces itself (attempt_done), so
+  // a backlog is polled gently rather than spun on.
   auto next = scheduler->next_due_ms();
-  schedule_tick(next && *next ? std::min<int64_t>(**next - now, 1000) : 1000);
+  int64_t delay = 1000;
+  if (next && *next) delay = std::clamp<int64_t>(**next - now, kBacklogPollMs, 1000);
+  schedule_tick(delay);
 }
 
 void DeliveryService::Impl::add_message(queue::MessageRecord record) {
@@ -573,6 +588,16 @@ void DeliveryService::stop() {
   impl_->stopping = true;
   impl_->tick.stop();
   for (auto& a : impl_->attempts) a->abort();
+}
+
+void DeliveryService::poke() {
+  Impl* impl = impl_.get();
+  // One pump per loop iteration however many messages were queued meanwhile.
+  if (impl->poke_pending.exchange(true)) return;
+  impl->loop.post([impl] {
+    impl->poke_pending = false;
+    impl->schedule_tick(0);
+  });
 }
 
 void DeliveryService::flush(const std::optional<std::string>& id) {

@@ -53,6 +53,8 @@ class DeliveryService {
   // Stops taking work and closes connections; messages in flight keep their schedule entry
   // and are tried again after a restart.
   void stop();
+  // New mail was queued: look at the schedule soon. Thread-safe (posts to the loop).
+  void poke();
   // Makes deferred mail (one message, or all) due now and looks at the schedule.
   void flush(const std::optional<std::string>& id);
 

@@ -214,6 +214,7 @@ int serve(const std::string& config_path) {
   mta::DeliveryService delivery(delivery_loop, c, **db, writer, ids);
   if (c.delivery_enabled) {
     if (auto s = delivery.start(); !s) return fail(s.message());
+    smtp_ctx.on_queued = [&delivery] { delivery.poke(); };
   }
   if (auto s = make_dir(request_dir(c)); !s) return fail(s.message());
   std::ofstream(pid_file(c)) << getpid() << "\n";

@@ -296,6 +296,7 @@ class SmtpConnection final : public net::Connection::Handler,
         .kv("nrcpt", static_cast<int64_t>(nrcpt)).kv("size", static_cast<int64_t>(size))
         .kv("client", client_ip_).kv("user", session_.auth_user().empty() ? "-" : session_.auth_user())
         .emit();
+    if (ctx_.on_queued) ctx_.on_queued();
     if (closed_) return;
     session_.on_committed({250, "2.0.0", "Ok: queued as " + id});
     drive();

@@ -11,6 +11,7 @@
 // Limits: graceful drain on shutdown belongs to the daemon (Loop::stop aborts sessions).
 
 #include <array>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -43,6 +44,8 @@ struct SmtpContext {
   core::QueueIdGenerator& ids;
   core::SystemClock clock;
   std::string dummy_hash;  // verified for unknown logins, so their timing matches known ones
+  // Called on a session's loop after each durable commit (wakes delivery); may be empty.
+  std::function<void()> on_queued;
   // Session settings per listener role, indexed by policy::ListenerRole.
   std::array<smtp::ServerConfig, 3> session;
 };

@@ -72,6 +72,9 @@ def toml_value(v):
         return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        # An inline table: a list of them is an array of tables ([[delivery.tls_policy]]).
+        return "{" + ", ".join("%s = %s" % (k, toml_value(x)) for k, x in v.items()) + "}"
     raise TypeError("no TOML form for %r" % (v,))
 
 

@@ -6,37 +6,16 @@ namespace net::test {
 namespace {
 
 // A client-side Handler for outgoing Connections, recording into Events.
-class ClientHandler final : public Connection::Handler {
+class ClientHandler final : public RecordingHandler {
  public:
   ClientHandler(Connection* conn, std::shared_ptr<Events> events)
-      : conn_(conn), events_(std::move(events)) {
-    events_->update([&] { events_->conn = conn; });
+      : RecordingHandler(conn, std::move(events)) {
     conn->set_handler(this);
     conn->start_reading();
   }
   void on_read(std::string_view bytes) override {
     events_->update([&] { events_->received.append(bytes); });
   }
-  void on_tls_ready(core::Status status) override {
-    events_->update([&] {
-      ++events_->tls_ready_calls;
-      events_->tls_status = status;
-      events_->tls_version = conn_->tls_version();
-      events_->tls_cipher = conn_->tls_cipher();
-    });
-  }
-  void on_closed() override {
-    events_->update([&] {
-      ++events_->closed;
-      events_->close_reason = conn_->close_reason();
-      events_->conn = nullptr;
-    });
-    delete this;
-  }
-
- private:
-  Connection* conn_;
-  std::shared_ptr<Events> events_;
 };
 
 // Connects from the loop; returns the client's Events (conn set once connected) or the error.

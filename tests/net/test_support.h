@@ -103,20 +103,47 @@ struct Events {
   }
 };
 
+// Records one Connection's TLS outcome and its close into Events, and deletes itself when
+// the Connection is gone; subclasses decide what to do with the bytes read.
+class RecordingHandler : public Connection::Handler {
+ public:
+  RecordingHandler(Connection* conn, std::shared_ptr<Events> events)
+      : conn_(conn), events_(std::move(events)) {
+    events_->update([&] { events_->conn = conn; });
+  }
+  void on_tls_ready(core::Status status) override {
+    events_->update([&] {
+      ++events_->tls_ready_calls;
+      events_->tls_status = status;
+      events_->tls_version = conn_->tls_version();
+      events_->tls_cipher = conn_->tls_cipher();
+    });
+  }
+  void on_closed() override {
+    events_->update([&] {
+      ++events_->closed;
+      events_->close_reason = conn_->close_reason();
+      events_->conn = nullptr;
+    });
+    delete this;
+  }
+
+ protected:
+  Connection* conn_;
+  std::shared_ptr<Events> events_;
+};
+
 // Echoes what it reads, with a few commands a chunk may start with (or, for STARTTLS,
 // contain): "STARTTLS\r\n" answers "220 go" and starts TLS, dropping the rest of the chunk
 // as the protocol glue does; "BIG n\r\n" writes n bytes of a pattern and then close()s;
 // "PAUSE\r\n" stops reading for 200 ms.
-class EchoHandler final : public Connection::Handler {
+class EchoHandler final : public RecordingHandler {
  public:
   EchoHandler(Connection* conn, std::shared_ptr<Events> events,
               std::shared_ptr<TlsContext> starttls)
-      : conn_(conn),
-        events_(std::move(events)),
-        starttls_(std::move(starttls)),
+      : RecordingHandler(conn, std::move(events)), starttls_(std::move(starttls)),
         timer_(conn->loop()) {
     events_->update([&] {
-      events_->conn = conn;
       events_->peer_ip = conn->peer_ip();
       events_->peer_port = conn->peer_port();
       events_->local_port = conn->local_port();
@@ -149,24 +176,6 @@ class EchoHandler final : public Connection::Handler {
     conn_->write(std::string(bytes));
   }
 
-  void on_tls_ready(core::Status status) override {
-    events_->update([&] {
-      ++events_->tls_ready_calls;
-      events_->tls_status = status;
-      events_->tls_version = conn_->tls_version();
-      events_->tls_cipher = conn_->tls_cipher();
-    });
-  }
-
-  void on_closed() override {
-    events_->update([&] {
-      ++events_->closed;
-      events_->close_reason = conn_->close_reason();
-      events_->conn = nullptr;
-    });
-    delete this;
-  }
-
   static std::string pattern(size_t n) {
     std::string s(n, '\0');
     for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>('a' + (i * 7 + i / 4096) % 26);
@@ -174,8 +183,6 @@ class EchoHandler final : public Connection::Handler {
   }
 
  private:
-  Connection* conn_;
-  std::shared_ptr<Events> events_;
   std::shared_ptr<TlsContext> starttls_;
   Timer timer_;
 };
