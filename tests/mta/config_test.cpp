@@ -54,3 +54,41 @@ TEST_CASE("config: errors name file, line and key", "[mta][unit]") {
   INFO(c.status().message());
   CHECK(c.status().message().rfind(expected, 0) == 0);
 }
+
+TEST_CASE("config: delivery settings and per-domain TLS policy", "[mta][unit]") {
+  auto c = load_config_string(kListener +
+                                  "[delivery]\nsmarthost = \"relay.example.com:587\"\n"
+                                  "smarthost_tls = \"verify\"\nretry = [10, 20]\n"
+                                  "dns_servers = [\"127.0.0.1:5353\"]\ntls = \"none\"\n"
+                                  "[[delivery.tls_policy]]\ndomain = \"Example.com\"\n"
+                                  "policy = \"encrypt\"\n"
+                                  "[[delivery.tls_policy]]\ndomain = \"secure.example.com\"\n"
+                                  "policy = \"verify\"\n",
+                              "t.toml");
+  REQUIRE(c);
+  CHECK(c->smarthost == "relay.example.com");
+  CHECK(c->smarthost_port == 587);
+  CHECK(c->smarthost_tls == mta::TlsPolicy::kVerify);
+  CHECK(c->retry_s == std::vector<uint32_t>{10, 20});
+  CHECK(c->dns_servers == std::vector<std::string>{"127.0.0.1:5353"});
+  CHECK(mta::tls_policy_for(*c, "example.com") == mta::TlsPolicy::kEncrypt);
+  CHECK(mta::tls_policy_for(*c, "mx.example.com") == mta::TlsPolicy::kEncrypt);
+  CHECK(mta::tls_policy_for(*c, "secure.example.com") == mta::TlsPolicy::kVerify);
+  CHECK(mta::tls_policy_for(*c, "a.secure.example.com") == mta::TlsPolicy::kVerify);
+  CHECK(mta::tls_policy_for(*c, "badexample.com") == mta::TlsPolicy::kNone);
+  CHECK(mta::tls_policy_for(*c, "other.org") == mta::TlsPolicy::kNone);
+}
+
+TEST_CASE("config: delivery errors name the key", "[mta][unit]") {
+  auto [text, expected] = GENERATE(table<std::string, std::string>({
+      {kListener + "[delivery]\ntls = \"sometimes\"\n", "t.toml:5: delivery.tls: must be"},
+      {kListener + "[delivery]\nsmarthost = \"h:99999\"\n", "t.toml:5: delivery.smarthost: must be"},
+      {kListener + "[delivery]\nretry = []\n", "t.toml:5: delivery.retry: must be a non-empty"},
+      {kListener + "[[delivery.tls_policy]]\ndomain = \"a..b\"\n",
+       "t.toml:5: delivery.tls_policy[0].domain: not a domain"},
+  }));
+  auto c = load_config_string(text, "t.toml");
+  REQUIRE_FALSE(c);
+  INFO(c.status().message());
+  CHECK(c.status().message().rfind(expected, 0) == 0);
+}
