@@ -5,6 +5,7 @@
 #include <deque>
 #include <list>
 #include <optional>
+#include <utility>
 
 #include "core/log.h"
 #include "dns/cache.h"
@@ -194,24 +195,30 @@ class DeliveryService::Impl::Attempt final : public net::Connection::Handler {
 
   void next_hop() {
     if (impl_.stopping) return;
-    if (hop_index_ >= hops_.size()) {
+    // Opportunistic TLS failed on this host: the same host once more, in clear (RFC 7435).
+    const bool again_in_clear = std::exchange(clear_retry_, false);
+    if (!again_in_clear && hop_index_ >= hops_.size()) {
       // Every host tried: the job is deferred with the last error; so is the rest of the
-      // destination's queue, which would only meet the same hosts.
+      // destination's queue, which would only meet the same hosts. The status keeps the
+      // reply's detail (4.7.4 no STARTTLS, 4.3.2 closing), in class 4.
       const std::string reply = last_error_.empty() ? "451 4.4.1 no host answered" : last_error_;
-      fail_job(Kind::kTemporary, reply, "4.4.1", last_mta_);
+      const std::string status = last_status_.size() > 1 ? "4" + last_status_.substr(1) : "4.4.1";
+      fail_job(Kind::kTemporary, reply, status, last_mta_);
       while (!dest_.queue.empty()) {
         take_job();
-        fail_job(Kind::kTemporary, reply, "4.4.1", last_mta_);
+        fail_job(Kind::kTemporary, reply, status, last_mta_);
       }
       return done();
     }
-    hop_ = hops_[hop_index_++];
+    if (!again_in_clear) hop_ = hops_[hop_index_++];
+    in_clear_ = again_in_clear;
     relay_ = hop_.host + "[" + hop_.ip + "]:" + std::to_string(port_);
     net::Connection::connect(
         impl_.loop, hop_.ip, port_, int(impl_.config.connect_timeout_s) * 1000,
         [this](core::Result<net::Connection*> c) {
           if (!c) {
             last_error_ = "451 4.4.1 " + relay_ + ": " + c.status().message();
+            last_status_ = "4.4.1";
             last_mta_ = relay_;
             return next_hop();
           }
@@ -225,7 +232,9 @@ class DeliveryService::Impl::Attempt final : public net::Connection::Handler {
     smtp::ClientConfig cc;
     cc.helo_name = impl_.config.hostname;
     const bool smarthost = !impl_.config.smarthost.empty();
-    tls_policy_ = smarthost ? impl_.config.smarthost_tls : tls_policy_for(impl_.config, dest_.domain);
+    tls_policy_ = in_clear_    ? TlsPolicy::kNone
+                  : smarthost ? impl_.config.smarthost_tls
+                              : tls_policy_for(impl_.config, dest_.domain);
     cc.tls = tls_policy_;
     cc.tls_possible = true;
     if (smarthost && !impl_.config.smarthost_user.empty())
@@ -255,9 +264,11 @@ class DeliveryService::Impl::Attempt final : public net::Connection::Handler {
   void on_tls_ready(core::Status s) override {
     if (s && tls_policy_ == TlsPolicy::kVerify && !conn_->tls_peer_verified())
       s = core::Status::permanent("certificate of " + hop_.host + " could not be verified");
-    if (!s)
+    if (!s) {
       core::LogLine(core::LogLevel::kWarn, "tls-failed")
           .kv("relay", relay_).remark(s.message()).emit();
+      clear_retry_ = tls_policy_ == TlsPolicy::kMay;
+    }
     session_->on_tls_started(s.is_ok());
     drive();
   }
@@ -273,7 +284,10 @@ class DeliveryService::Impl::Attempt final : public net::Connection::Handler {
     session_.reset();
     if (finished_) return done();
     if (job_) {
-      if (!host_error_.empty()) last_error_ = host_error_;
+      if (!host_error_.empty()) {
+        last_error_ = host_error_;
+        last_status_ = host_status_;
+      }
       host_error_.clear();
       return next_hop();
     }
@@ -313,7 +327,7 @@ class DeliveryService::Impl::Attempt final : public net::Connection::Handler {
           if (!s) {
             core::LogLine(core::LogLevel::kError, "body-read-failed").kv("id", id)
                 .remark(s.to_string()).emit();
-            host_failed("451 4.3.0 cannot read the queued message: " + s.message());
+            host_failed("451 4.3.0 cannot read the queued message: " + s.message(), "4.3.0");
             return;
           }
           session_->body_end();
@@ -355,12 +369,14 @@ class DeliveryService::Impl::Attempt final : public net::Connection::Handler {
         o.status = r.reply.enhanced;
         o.remote_mta = relay_;
         o.from_remote = r.from_server;
+        o.remote_dsn = session_->extensions().dsn;
         if (o.kind != Kind::kTemporary) all_temporary = false;
         outcomes.push_back(std::move(o));
       }
       // A transaction refused as a whole with 4xx is worth the next MX host (RFC 5321 §5.1).
       if (all_temporary && !outcomes.empty() && hop_index_ < hops_.size() && !result.recipients.empty()) {
         last_error_ = outcomes.front().reply;
+        last_status_ = outcomes.front().status;
         last_mta_ = relay_;
         retry_next_hop_ = true;
         continue;
@@ -374,12 +390,14 @@ class DeliveryService::Impl::Attempt final : public net::Connection::Handler {
     }
     if (auto failure = session_->host_failure()) {
       host_error_ = reply_text(failure->reply);
+      host_status_ = failure->reply.enhanced;
       last_mta_ = relay_;
     }
   }
 
-  void host_failed(const std::string& reply) {
+  void host_failed(const std::string& reply, const std::string& status) {
     host_error_ = reply;
+    host_status_ = status;
     if (conn_) conn_->abort();
   }
 
@@ -419,14 +437,18 @@ class DeliveryService::Impl::Attempt final : public net::Connection::Handler {
   uint16_t port_ = 25;
   std::string relay_;
   std::string last_error_;
+  std::string last_status_;
   std::string last_mta_;
   std::string host_error_;
+  std::string host_status_;
   TlsPolicy tls_policy_ = TlsPolicy::kMay;
   net::Connection* conn_ = nullptr;
   std::unique_ptr<smtp::ClientSession> session_;
   uint32_t messages_ = 0;
   bool finished_ = false;
   bool retry_next_hop_ = false;
+  bool clear_retry_ = false;  // STARTTLS failed under "may": try this host again in clear
+  bool in_clear_ = false;     // this connection is that retry
 };
 
 core::Status DeliveryService::Impl::start() {

@@ -36,6 +36,7 @@ void FailurePolicy::settle(const queue::MessageRecord& record,
   std::vector<queue::Outcome> recorded;
   std::vector<DsnRecipient> failed;
   std::vector<DsnRecipient> delayed;
+  std::vector<DsnRecipient> relayed;
   bool pending_after = false;
 
   for (AttemptOutcome& o : outcomes) {
@@ -54,9 +55,22 @@ void FailurePolicy::settle(const queue::MessageRecord& record,
              : o.kind == AttemptOutcome::Kind::kPermanent ? queue::Outcome::Kind::kFailed
                                                           : queue::Outcome::Kind::kDeferred;
     recorded.push_back(q);
-    if (o.kind == AttemptOutcome::Kind::kDelivered) continue;
-
     const core::Recipient& rcpt = env.recipients.at(o.rcpt);
+    if (o.kind == AttemptOutcome::Kind::kDelivered) {
+      // RFC 3461 §5.2.2: NOTIFY=SUCCESS stops here when the next hop does not speak DSN.
+      if (o.remote_dsn) continue;
+      DsnRecipient d;
+      d.recipient = rcpt;
+      d.action = DsnRecipient::Action::kRelayed;
+      d.status = o.status.empty() ? "2.0.0" : o.status;
+      d.remote_mta = host_of(o.remote_mta);
+      d.diagnostic = o.reply;
+      d.diagnostic_from_remote = o.from_remote;
+      d.last_attempt_ms = now_ms;
+      if (mime::should_send_dsn(env, rcpt, d.action)) relayed.push_back(std::move(d));
+      continue;
+    }
+
     DsnRecipient d;
     d.recipient = rcpt;
     d.status = o.status;
@@ -78,7 +92,7 @@ void FailurePolicy::settle(const queue::MessageRecord& record,
   const bool warn = pending_after && !record.delay_warned && retry_.delay_warning_ms > 0 &&
                     queue::delay_warning_due(retry_, record, now_ms) && !delayed.empty();
   std::vector<queue::NewMessage> notices;
-  for (auto* group : {&failed, warn ? &delayed : nullptr}) {
+  for (auto* group : {&failed, warn ? &delayed : nullptr, &relayed}) {
     if (!group || group->empty()) continue;
     auto original = queue::read_body(db_, record.id);
     mime::DsnRequest req;
@@ -108,7 +122,7 @@ void FailurePolicy::settle(const queue::MessageRecord& record,
     m.body_chunks.push_back(std::move(*text));
     core::LogLine(core::LogLevel::kInfo, "dsn")
         .kv("id", record.id).kv("dsn_id", dsn_id)
-        .kv("type", group == &failed ? "failure" : "delay")
+        .kv("type", group == &failed ? "failure" : group == &delayed ? "delay" : "success")
         .kv("to", "<" + env.sender.str() + ">").emit();
     notices.push_back(std::move(m));
   }

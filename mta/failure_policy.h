@@ -37,6 +37,7 @@ struct AttemptOutcome {
   std::string status;        // enhanced status "5.1.1"
   std::string remote_mta;    // "mx.example.com[192.0.2.1]:25", or "" when none answered
   bool from_remote = false;  // reply came from the remote server
+  bool remote_dsn = false;   // the server offered DSN, so NOTIFY went on with the mail
 };
 
 class FailurePolicy {
