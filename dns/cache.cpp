@@ -24,6 +24,10 @@ void CachingResolver::query_txt(const std::string& name, AnswerCallback<std::str
   lookup(txt_, &Resolver::query_txt, name, std::move(cb));
 }
 
+void CachingResolver::query_ptr(const std::string& name, AnswerCallback<std::string> cb) {
+  lookup(ptr_, &Resolver::query_ptr, name, std::move(cb));
+}
+
 template <typename T>
 void CachingResolver::lookup(Table<T>& table, Ask<T> ask, const std::string& name,
                              AnswerCallback<T> cb) {

@@ -56,11 +56,13 @@ class CachingResolver final : public Resolver {
   void query_a(const std::string& name, AnswerCallback<std::string> cb) override;
   void query_aaaa(const std::string& name, AnswerCallback<std::string> cb) override;
   void query_txt(const std::string& name, AnswerCallback<std::string> cb) override;
+  void query_ptr(const std::string& name, AnswerCallback<std::string> cb) override;
 
   const Stats& stats() const { return stats_; }
   // Entries held, expired ones not yet swept included.
   size_t size() const {
-    return mx_.entries.size() + a_.entries.size() + aaaa_.entries.size() + txt_.entries.size();
+    return mx_.entries.size() + a_.entries.size() + aaaa_.entries.size() + txt_.entries.size() +
+           ptr_.entries.size();
   }
 
  private:
@@ -88,7 +90,7 @@ class CachingResolver final : public Resolver {
   CacheOptions options_;
   Stats stats_;
   Table<MxRecord> mx_;
-  Table<std::string> a_, aaaa_, txt_;
+  Table<std::string> a_, aaaa_, txt_, ptr_;
   // Upstream callbacks hold a weak_ptr to this: expired means the cache is gone.
   std::shared_ptr<char> alive_ = std::make_shared<char>();
 };

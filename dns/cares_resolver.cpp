@@ -124,6 +124,10 @@ void CaresResolver::query_txt(const std::string& name, AnswerCallback<std::strin
   query<std::string>(name, RrType::kTxt, decode_txt_reply, std::move(cb));
 }
 
+void CaresResolver::query_ptr(const std::string& name, AnswerCallback<std::string> cb) {
+  query<std::string>(name, RrType::kPtr, decode_ptr_reply, std::move(cb));
+}
+
 template <typename T>
 void CaresResolver::query(const std::string& name, RrType type, Decoder<T> decode,
                           AnswerCallback<T> cb) {

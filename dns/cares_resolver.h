@@ -50,6 +50,7 @@ class CaresResolver final : public Resolver {
   void query_a(const std::string& name, AnswerCallback<std::string> cb) override;
   void query_aaaa(const std::string& name, AnswerCallback<std::string> cb) override;
   void query_txt(const std::string& name, AnswerCallback<std::string> cb) override;
+  void query_ptr(const std::string& name, AnswerCallback<std::string> cb) override;
 
  private:
   struct Query;

@@ -28,6 +28,10 @@ void FakeResolver::add_txt(const std::string& name, const std::string& text, uin
   add(txt_, name, text, ttl);
 }
 
+void FakeResolver::add_ptr(const std::string& name, const std::string& host, uint32_t ttl) {
+  add(ptr_, name, host, ttl);
+}
+
 void FakeResolver::set_fault(const std::string& name, Fault fault) {
   if (fault == Fault::kNone) {
     faults_.erase(normalize_name(name));
@@ -37,7 +41,7 @@ void FakeResolver::set_fault(const std::string& name, Fault fault) {
 }
 
 bool FakeResolver::exists(const std::string& key) const {
-  return mx_.count(key) || a_.count(key) || aaaa_.count(key) || txt_.count(key);
+  return mx_.count(key) || a_.count(key) || aaaa_.count(key) || txt_.count(key) || ptr_.count(key);
 }
 
 void FakeResolver::query_mx(const std::string& domain, AnswerCallback<MxRecord> cb) {
@@ -54,6 +58,10 @@ void FakeResolver::query_aaaa(const std::string& name, AnswerCallback<std::strin
 
 void FakeResolver::query_txt(const std::string& name, AnswerCallback<std::string> cb) {
   answer(txt_, RrType::kTxt, name, std::move(cb));
+}
+
+void FakeResolver::query_ptr(const std::string& name, AnswerCallback<std::string> cb) {
+  answer(ptr_, RrType::kPtr, name, std::move(cb));
 }
 
 template <typename T>

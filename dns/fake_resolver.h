@@ -38,6 +38,8 @@ class FakeResolver final : public Resolver {
   void add_a(const std::string& name, const std::string& ip, uint32_t ttl = 300);
   void add_aaaa(const std::string& name, const std::string& ip, uint32_t ttl = 300);
   void add_txt(const std::string& name, const std::string& text, uint32_t ttl = 300);
+  // `name` is the reverse name ("4.3.2.1.in-addr.arpa"), `host` the name it points to.
+  void add_ptr(const std::string& name, const std::string& host, uint32_t ttl = 300);
   void set_fault(const std::string& name, Fault fault);
   void set_negative_ttl(uint32_t ttl) { negative_ttl_ = ttl; }
 
@@ -48,6 +50,7 @@ class FakeResolver final : public Resolver {
   void query_a(const std::string& name, AnswerCallback<std::string> cb) override;
   void query_aaaa(const std::string& name, AnswerCallback<std::string> cb) override;
   void query_txt(const std::string& name, AnswerCallback<std::string> cb) override;
+  void query_ptr(const std::string& name, AnswerCallback<std::string> cb) override;
 
  private:
   template <typename T>
@@ -62,7 +65,7 @@ class FakeResolver final : public Resolver {
   Poster& poster_;
   uint32_t negative_ttl_ = kDefaultNegativeTtl;
   Zone<MxRecord> mx_;
-  Zone<std::string> a_, aaaa_, txt_;
+  Zone<std::string> a_, aaaa_, txt_, ptr_;
   std::map<std::string, Fault> faults_;
   std::vector<std::string> queries_;
 };

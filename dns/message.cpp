@@ -181,6 +181,11 @@ bool decode_address(std::span<const uint8_t> msg, const Record& rec, std::string
   return true;
 }
 
+bool decode_ptr(std::span<const uint8_t> msg, const Record& rec, std::string& out) {
+  Reader r(msg, rec.rdata);
+  return r.name(out) && r.pos() <= rec.rdata + rec.rdlength;
+}
+
 bool decode_txt(std::span<const uint8_t> msg, const Record& rec, std::string& out) {
   out.clear();
   size_t p = rec.rdata;
@@ -268,6 +273,10 @@ core::Result<AddressAnswer> decode_aaaa_reply(std::span<const uint8_t> msg,
 
 core::Result<TxtAnswer> decode_txt_reply(std::span<const uint8_t> msg, std::string_view qname) {
   return decode_reply<std::string>(msg, qname, RrType::kTxt, decode_txt);
+}
+
+core::Result<PtrAnswer> decode_ptr_reply(std::span<const uint8_t> msg, std::string_view qname) {
+  return decode_reply<std::string>(msg, qname, RrType::kPtr, decode_ptr);
 }
 
 }  // namespace dns

@@ -30,5 +30,6 @@ core::Result<MxAnswer> decode_mx_reply(std::span<const uint8_t> msg, std::string
 core::Result<AddressAnswer> decode_a_reply(std::span<const uint8_t> msg, std::string_view qname);
 core::Result<AddressAnswer> decode_aaaa_reply(std::span<const uint8_t> msg, std::string_view qname);
 core::Result<TxtAnswer> decode_txt_reply(std::span<const uint8_t> msg, std::string_view qname);
+core::Result<PtrAnswer> decode_ptr_reply(std::span<const uint8_t> msg, std::string_view qname);
 
 }  // namespace dns

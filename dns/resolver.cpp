@@ -10,6 +10,8 @@ const char* rr_type_name(RrType type) {
       return "CNAME";
     case RrType::kSoa:
       return "SOA";
+    case RrType::kPtr:
+      return "PTR";
     case RrType::kMx:
       return "MX";
     case RrType::kTxt:

@@ -1,5 +1,5 @@
 #pragma once
-// The resolver interface the rest of Porter sees: asynchronous MX, A, AAAA and TXT lookups.
+// The resolver interface the rest of Porter sees: asynchronous MX, A, AAAA, TXT and PTR lookups.
 //
 // Outcomes (one vocabulary for every implementation):
 //   records found          -> ok, records non-empty, ttl = smallest TTL of the answer
@@ -25,7 +25,15 @@
 
 namespace dns {
 
-enum class RrType : uint16_t { kA = 1, kCname = 5, kSoa = 6, kMx = 15, kTxt = 16, kAaaa = 28 };
+enum class RrType : uint16_t {
+  kA = 1,
+  kCname = 5,
+  kSoa = 6,
+  kPtr = 12,
+  kMx = 15,
+  kTxt = 16,
+  kAaaa = 28,
+};
 
 // "MX", "A", ... for log lines and status messages.
 const char* rr_type_name(RrType type);
@@ -51,6 +59,8 @@ using MxAnswer = Answer<MxRecord>;
 using AddressAnswer = Answer<std::string>;
 // One string per TXT RR: its character-strings concatenated, as RFC 7208 §3.3 requires.
 using TxtAnswer = Answer<std::string>;
+// Host names without trailing dot, in the order of the reply.
+using PtrAnswer = Answer<std::string>;
 
 template <typename T>
 using AnswerCallback = std::function<void(core::Result<Answer<T>>)>;
@@ -62,6 +72,9 @@ class Resolver {
   virtual void query_a(const std::string& name, AnswerCallback<std::string> cb) = 0;
   virtual void query_aaaa(const std::string& name, AnswerCallback<std::string> cb) = 0;
   virtual void query_txt(const std::string& name, AnswerCallback<std::string> cb) = 0;
+  // `name` is the reverse name itself: "4.3.2.1.in-addr.arpa" (RFC 1035 §3.5) or the nibble
+  // form under ip6.arpa (RFC 3596 §2.5).
+  virtual void query_ptr(const std::string& name, AnswerCallback<std::string> cb) = 0;
 };
 
 // Canonical form for comparing and keying names: ASCII lower case, no trailing dot

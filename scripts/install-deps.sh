@@ -12,7 +12,7 @@ build_deps=(
   catch2 libtomlplusplus-dev libcrypt-dev libpsl-dev libopendmarc-dev
 )
 test_deps=(
-  swaks libnet-ssleay-perl curl openssl python3 python3-dkim python3-dnslib python3-aiosmtpd python3-spf
+  swaks libnet-ssleay-perl curl openssl python3 python3-yaml python3-dkim python3-dnslib python3-aiosmtpd python3-spf
   dnsmasq-base opendkim-tools publicsuffix
 )
 
