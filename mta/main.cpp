@@ -6,8 +6,11 @@
 //   porter queue show ID [--config FILE]    envelope, recipient states and headers
 //   porter queue cat ID [--config FILE]     the stored message, byte for byte
 //   porter queue flush [ID] [--config FILE] deferred mail (or one message) due now
+//   porter dkim keygen DOMAIN SELECTOR [--algorithm A] [--out FILE]
+//                                          a DKIM key, and the DNS record to publish
 // Layer 4: the only place that knows about threads, signals and privileges.
 
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
@@ -34,6 +37,7 @@
 #include "mta/net/loop.h"
 #include "mta/net/tls_context.h"
 #include "mta/smtp_service.h"
+#include "policy/dkim_key.h"
 #include "policy/users.h"
 #include "queue/db.h"
 #include "queue/store.h"
@@ -48,7 +52,9 @@ constexpr const char* kUsage =
     "       porter queue list [--config FILE]\n"
     "       porter queue show ID [--config FILE]\n"
     "       porter queue cat ID [--config FILE]\n"
-    "       porter queue flush [ID] [--config FILE]\n";
+    "       porter queue flush [ID] [--config FILE]\n"
+    "       porter dkim keygen DOMAIN SELECTOR [--algorithm rsa-sha256|ed25519-sha256] "
+    "[--out FILE]\n";
 
 int fail(const std::string& what) {
   std::fprintf(stderr, "porter: %s\n", what.c_str());
@@ -420,6 +426,39 @@ int queue_cmd(const std::vector<std::string>& all) {
   return fail(kUsage);
 }
 
+// The value of "--name VALUE" in args, or `fallback`.
+std::string flag_value(const std::vector<std::string>& args, const std::string& name,
+                       const std::string& fallback) {
+  for (size_t i = 0; i + 1 < args.size(); ++i)
+    if (args[i] == name) return args[i + 1];
+  return fallback;
+}
+
+// Writes a new private key (mode 0600, never over an existing file) and prints the TXT
+// record to publish at SELECTOR._domainkey.DOMAIN.
+int dkim_keygen(const std::vector<std::string>& args) {
+  if (args.size() < 4) return fail(kUsage);
+  const std::string& domain = args[2];
+  const std::string& selector = args[3];
+  const std::string algorithm =
+      flag_value(args, "--algorithm", std::string(policy::kDkimRsaSha256));
+  const std::string out = flag_value(args, "--out", domain + "." + selector + ".key");
+  auto name = policy::dkim_key_name(selector, domain);
+  if (!name) return fail(name.status().message());
+  auto key = policy::generate_key(algorithm);
+  if (!key) return fail(key.status().message());
+  const int fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+  if (fd < 0) return fail("cannot create " + out + ": " + std::strerror(errno));
+  const std::string& pem = key->first;
+  const bool written = ::write(fd, pem.data(), pem.size()) == static_cast<ssize_t>(pem.size());
+  if (::close(fd) != 0 || !written) return fail("cannot write " + out);
+  const std::string record = policy::dns_txt_record(algorithm, key->second);
+  std::printf("private key: %s (%s)\npublish this TXT record at %s:\n\n%s\n", out.c_str(),
+              algorithm.c_str(), name->c_str(),
+              policy::dns_zone_entry(selector, domain, record).c_str());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -430,6 +469,7 @@ int main(int argc, char** argv) {
   if (verb == "check-config" && args.size() == 2) return check_config(args[1]);
   if (verb == "passwd") return passwd_cmd();
   if (verb == "queue") return queue_cmd(args);
+  if (verb == "dkim" && args.size() >= 2 && args[1] == "keygen") return dkim_keygen(args);
   if (verb == "help" || verb == "--help" || verb == "-h") {
     std::printf("%s", kUsage);
     return 0;

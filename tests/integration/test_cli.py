@@ -2,6 +2,7 @@
 line and key), passwd (hashes that crypt(3) verifies), queue list/show, and `porter serve`
 with no config file at all (the embedded development default)."""
 
+import base64
 import os
 import re
 import smtplib
@@ -99,6 +100,45 @@ class PasswdTest(PorterTestCase):
         r = run_porter(["passwd"], stdin=b"\n")
         self.assertNotEqual(r.returncode, 0)
         self.assertEqual(r.stdout, b"")
+
+
+class DkimKeygenTest(PorterTestCase):
+    def public_b64(self, key_file):
+        """The key's public half as DKIM's p= wants it, computed by openssl, not by porter."""
+        der = subprocess.run(["openssl", "pkey", "-in", key_file, "-pubout", "-outform", "DER"],
+                             check=True, capture_output=True).stdout
+        return base64.b64encode(der).decode()
+
+    def test_rsa_and_ed25519_records_match_their_keys(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            for algorithm, k, strip in (("rsa-sha256", "rsa", 0), ("ed25519-sha256", "ed25519", 12)):
+                out = os.path.join(tmp, algorithm + ".key")
+                r = run_porter(["dkim", "keygen", "example.com", "sel1", "--algorithm", algorithm,
+                                "--out", out])
+                self.assertEqual(r.returncode, 0, r.stderr.decode())
+                self.assertEqual(os.stat(out).st_mode & 0o777, 0o600)
+                text = r.stdout.decode()
+                self.assertIn("sel1._domainkey.example.com", text)
+                # The record may be split into several quoted strings (255-octet limit).
+                record = "".join(re.findall(r'"([^"]*)"', text))
+                self.assertRegex(record, r"^v=DKIM1; k=%s; p=" % k)
+                p = record.split("p=", 1)[1]
+                expected = self.public_b64(out)
+                if strip:  # Ed25519 p= is the raw 32-byte key (RFC 8463), not the SPKI
+                    expected = base64.b64encode(base64.b64decode(expected)[strip:]).decode()
+                self.assertEqual(p, expected)
+
+    def test_never_overwrites_a_key(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            out = os.path.join(tmp, "k.key")
+            with open(out, "w") as f:
+                f.write("precious\n")
+            r = run_porter(["dkim", "keygen", "example.com", "s", "--out", out])
+            self.assertNotEqual(r.returncode, 0)
+            with open(out) as f:
+                self.assertEqual(f.read(), "precious\n")
+            r = run_porter(["dkim", "keygen", "bad domain", "s", "--out", out + "2"])
+            self.assertNotEqual(r.returncode, 0)
 
 
 class QueueCommandsTest(PorterTestCase):
