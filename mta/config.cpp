@@ -298,6 +298,21 @@ void read_config(const toml::table& root, Config& c, std::optional<core::Status>
       }
     }
   });
+  with_array_of_tables(top, "dkim", c.origin, err, [&](TableReader& r) {
+    DkimKeyConfig k;
+    r.str("domain", k.domain);
+    k.domain = core::to_lower_ascii(k.domain);
+    if (!core::is_valid_domain(k.domain, false))
+      r.fail(r.last_node("domain"), "domain", "not a domain: \"" + k.domain + "\"");
+    r.str("selector", k.selector);
+    if (k.selector.empty()) r.fail(nullptr, "selector", "every [[dkim]] needs a selector");
+    r.str("algorithm", k.algorithm);
+    if (k.algorithm != "rsa-sha256" && k.algorithm != "ed25519-sha256")
+      r.fail(r.last_node("algorithm"), "algorithm", "must be \"rsa-sha256\" or \"ed25519-sha256\"");
+    r.str("key_file", k.key_file);
+    if (k.key_file.empty()) r.fail(nullptr, "key_file", "every [[dkim]] needs a key_file");
+    c.dkim_keys.push_back(std::move(k));
+  });
   with_table(top, root, "log", c.origin, err, [&](TableReader& r) {
     r.str("level", c.log_level);
     if (c.log_level != "debug" && c.log_level != "info" && c.log_level != "warn" &&

@@ -34,6 +34,13 @@ struct DomainTlsPolicy {
   TlsPolicy policy = TlsPolicy::kMay;
 };
 
+struct DkimKeyConfig {
+  std::string domain;     // lower case: the From domain this key signs for
+  std::string selector;
+  std::string algorithm = "rsa-sha256";  // or "ed25519-sha256"
+  std::string key_file;   // PEM private key, from `porter dkim keygen`
+};
+
 struct UserConfig {
   std::string name;
   std::string password_hash;
@@ -98,6 +105,8 @@ struct Config {
   std::vector<uint32_t> retry_s = {60, 300, 900, 1800, 3600, 7200, 14400};
   uint32_t max_lifetime_s = 5 * 86400;
   uint32_t delay_warning_s = 4 * 3600;  // 0: never
+  // [[dkim]]: keys that sign accepted mail whose From domain they name
+  std::vector<DkimKeyConfig> dkim_keys;
   // [log]
   std::string log_level = "info";
 };

@@ -38,6 +38,7 @@
 #include "mta/net/tls_context.h"
 #include "mta/smtp_service.h"
 #include "policy/dkim_key.h"
+#include "policy/dkim_signer.h"
 #include "policy/users.h"
 #include "queue/db.h"
 #include "queue/store.h"
@@ -154,6 +155,21 @@ std::vector<std::optional<std::string>> take_flush_requests(const mta::Config& c
   return out;
 }
 
+// The [[dkim]] keys, read and checked at start-up; nullopt when none are configured.
+core::Result<std::optional<policy::DkimSigner>> load_dkim(const mta::Config& c) {
+  if (c.dkim_keys.empty()) return std::optional<policy::DkimSigner>();
+  std::vector<policy::DkimKey> keys;
+  for (const auto& k : c.dkim_keys) {
+    std::ifstream in(k.key_file);
+    if (!in) return core::Status::io("dkim: cannot read key_file " + k.key_file + " of " + k.domain);
+    std::string pem((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    keys.push_back({k.domain, k.selector, k.algorithm, std::move(pem)});
+  }
+  auto signer = policy::DkimSigner::create(std::move(keys));
+  if (!signer) return core::Status::invalid("dkim: " + signer.status().message());
+  return std::optional<policy::DkimSigner>(std::move(*signer));
+}
+
 core::Status drop_privileges(const std::string& user) {
   if (geteuid() != 0 || user.empty()) return core::Status::ok();
   const passwd* pw = getpwnam(user.c_str());
@@ -205,8 +221,11 @@ int serve(const std::string& config_path) {
   for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGUSR1}) sigaddset(&signals, sig);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  auto dkim = load_dkim(c);
+  if (!dkim) return fail(dkim.status().message());
   core::QueueIdGenerator ids;
   mta::SmtpContext smtp_ctx(c, *users, writer, ids, tls);
+  if (*dkim) smtp_ctx.dkim = &**dkim;
   const unsigned n_loops = c.threads > 0 ? static_cast<unsigned>(c.threads)
                                          : std::max(1u, std::thread::hardware_concurrency());
   std::vector<std::unique_ptr<net::Loop>> loops;
@@ -278,6 +297,7 @@ int check_config(const std::string& path) {
   if (!c) return fail(c.status().message());
   auto users = load_users(*c);
   if (!users) return fail(users.status().message());
+  if (auto dkim = load_dkim(*c); !dkim) return fail(dkim.status().message());
   std::printf("%s: ok (%zu listeners, %zu users, %zu local domains)\n", path.c_str(),
               c->listeners.size(), users->size(), c->local_domains.size());
   return 0;

@@ -24,6 +24,7 @@
 #include "mta/smtp/server_session.h"
 #include "policy/auth_throttle.h"
 #include "policy/conn_limits.h"
+#include "policy/dkim_signer.h"
 #include "policy/relay.h"
 #include "policy/users.h"
 #include "queue/writer.h"
@@ -44,6 +45,8 @@ struct SmtpContext {
   core::QueueIdGenerator& ids;
   core::SystemClock clock;
   std::string dummy_hash;  // verified for unknown logins, so their timing matches known ones
+  // Signs accepted mail whose From domain has a key; null when no [[dkim]] is configured.
+  const policy::DkimSigner* dkim = nullptr;
   // Called on a session's loop after each durable commit (wakes delivery); may be empty.
   std::function<void()> on_queued;
   // Session settings per listener role, indexed by policy::ListenerRole.

@@ -193,9 +193,11 @@ class PorterServer:
     def write_config(self):
         out = []
         for section, values in self.settings.items():
-            out.append("[%s]" % section)
-            out += ["%s = %s" % (k, toml_value(v)) for k, v in values.items()]
-            out.append("")
+            # A list of dicts is an array of tables ([[dkim]]), a dict one table.
+            for table in (values if isinstance(values, list) else [values]):
+                out.append(("[[%s]]" if isinstance(values, list) else "[%s]") % section)
+                out += ["%s = %s" % (k, toml_value(v)) for k, v in table.items()]
+                out.append("")
         for role in self.roles:
             out += ["[[listener]]", 'role = "%s"' % role, 'address = "127.0.0.1"',
                     "port = %d" % self.ports[role], ""]

@@ -86,6 +86,9 @@ TEST_CASE("config: delivery errors name the key", "[mta][unit]") {
       {kListener + "[delivery]\nretry = []\n", "t.toml:5: delivery.retry: must be a non-empty"},
       {kListener + "[[delivery.tls_policy]]\ndomain = \"a..b\"\n",
        "t.toml:5: delivery.tls_policy[0].domain: not a domain"},
+      {kListener + "[[dkim]]\ndomain = \"a.test\"\nselector = \"s\"\nkey_file = \"k\"\n"
+                   "algorithm = \"rsa-sha1\"\n",
+       "t.toml:8: dkim[0].algorithm: must be"},
   }));
   auto c = load_config_string(text, "t.toml");
   REQUIRE_FALSE(c);
