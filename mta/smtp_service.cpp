@@ -1,6 +1,7 @@
 #include "mta/smtp_service.h"
 
 #include <atomic>
+#include <optional>
 
 #include "core/header.h"
 #include "core/log.h"
@@ -266,48 +267,74 @@ class SmtpConnection final : public net::Connection::Handler,
       session_.on_committed(*verdict.refusal);
       return drive();
     }
+    // Read the header section before the prefix goes in: inserting may move the strings
+    // `first` points into.
+    std::optional<std::string> dkim_domain = signing_domain(first.substr(0, end.value_or(first.size())));
     req.chunks.insert(req.chunks.begin(), std::move(verdict.prefix));
-    sign(first.substr(0, end.value_or(first.size())), req.chunks, id);
-    size_t size = 0;
-    for (const auto& c : req.chunks) size += c.size();
-    std::string from = req.envelope.sender.str();
-    std::string to = recipients_list(req.envelope);
-    const size_t nrcpt = req.envelope.recipients.size();
+    if (!dkim_domain) return enqueue(std::move(id), std::move(req.envelope), std::move(req.chunks), now);
 
+    // RSA signing takes milliseconds: on the worker pool, so other sessions on this loop
+    // are not held up.
+    struct Job {
+      std::vector<std::string> chunks;
+      core::Result<std::string> signature = core::Status::temporary("not signed");
+    };
+    auto job = std::make_shared<Job>();
+    job->chunks = std::move(req.chunks);
+    const policy::DkimSigner* signer = ctx_.dkim;
+    std::weak_ptr<SmtpConnection> weak = weak_from_this();
+    auto env = std::make_shared<core::Envelope>(std::move(req.envelope));
+    net::run_blocking(
+        loop_,
+        [job, signer, domain = *dkim_domain] {
+          std::string whole;  // OpenDKIM wants the message in one piece
+          for (const auto& c : job->chunks) whole += c;
+          job->signature = signer->sign(whole, domain);
+        },
+        [weak, job, env, id, now, domain = *dkim_domain] {
+          auto self = weak.lock();
+          if (!self) return;
+          if (job->signature) {
+            job->chunks.insert(job->chunks.begin(), std::move(*job->signature));
+          } else {
+            // Unsigned beats refused: the message is still the sender's.
+            core::LogLine(core::LogLevel::kError, "dkim-sign-failed")
+                .kv("id", id).kv("domain", domain).remark(job->signature.status().message()).emit();
+          }
+          self->enqueue(id, std::move(*env), std::move(job->chunks), now);
+        });
+  }
+
+  // The domain whose [[dkim]] keys sign this message: its From domain, if keys exist for it.
+  // Signing once at acceptance makes the queued bytes the signed bytes (issue 5).
+  std::optional<std::string> signing_domain(std::string_view header_section) const {
+    if (!ctx_.dkim) return std::nullopt;
+    const auto fields = core::parse_header_fields(header_section);
+    const core::HeaderField* from = core::find_field(fields, "From");
+    if (!from) return std::nullopt;
+    auto addrs = policy::parse_mailbox_list(core::unfold(from->value));
+    if (!addrs || addrs->empty() || !ctx_.dkim->has_key(addrs->front().domain))
+      return std::nullopt;
+    return addrs->front().domain;
+  }
+
+  // Hands the message to the group-commit writer; the 250 goes out from committed().
+  void enqueue(std::string id, core::Envelope env, std::vector<std::string> chunks, int64_t now) {
+    if (closed_) return;
+    size_t size = 0;
+    for (const auto& c : chunks) size += c.size();
+    std::string from = env.sender.str();
+    std::string to = recipients_list(env);
+    const size_t nrcpt = env.recipients.size();
     std::weak_ptr<SmtpConnection> weak = weak_from_this();
     net::Loop* loop = &loop_;
     ctx_.writer.enqueue(
-        queue::NewMessage{id, std::move(req.envelope), std::move(req.chunks), now},
+        queue::NewMessage{id, std::move(env), std::move(chunks), now},
         [weak, loop, id, from, to, nrcpt, size](core::Status s) {
           loop->post([weak, id, from, to, nrcpt, size, s] {
             if (auto self = weak.lock()) self->committed(s, id, from, to, nrcpt, size);
           });
         });
-  }
-
-  // DKIM-signs the message once, at acceptance, so the queued bytes are the signed bytes
-  // (issue 5): with the key of its From domain, if there is one. The signature goes in
-  // front of everything. A signing failure is logged and the message goes unsigned rather
-  // than being refused.
-  void sign(std::string_view header_section, std::vector<std::string>& chunks,
-            const std::string& id) {
-    if (!ctx_.dkim) return;
-    const auto fields = core::parse_header_fields(header_section);
-    const core::HeaderField* from = core::find_field(fields, "From");
-    if (!from) return;
-    auto addrs = policy::parse_mailbox_list(core::unfold(from->value));
-    if (!addrs || addrs->empty() || !ctx_.dkim->has_key(addrs->front().domain)) return;
-    std::string whole;  // OpenDKIM wants the message in one piece
-    for (const auto& c : chunks) whole += c;
-    auto sig = ctx_.dkim->sign(whole, addrs->front().domain);
-    if (!sig) {
-      core::LogLine(core::LogLevel::kError, "dkim-sign-failed")
-          .kv("id", id).kv("domain", addrs->front().domain).remark(sig.status().message()).emit();
-      return;
-    }
-    core::LogLine(core::LogLevel::kDebug, "dkim-signed")
-        .kv("id", id).kv("domain", addrs->front().domain).emit();
-    chunks.insert(chunks.begin(), std::move(*sig));
   }
 
   void committed(const core::Status& s, const std::string& id, const std::string& from,
