@@ -386,7 +386,8 @@ class DeliveryService::Impl::Attempt final : public net::Connection::Handler {
     }
     if (retry_next_hop_ && conn_) {
       retry_next_hop_ = false;
-      session_->quit();
+      // After a timeout or a 421 the session is already closing; on_closed moves on.
+      if (session_->wants() != smtp::Want::kClose) session_->quit();
     }
     if (auto failure = session_->host_failure()) {
       host_error_ = reply_text(failure->reply);
