@@ -257,7 +257,7 @@ class EmbeddedDefaultTest(PorterTestCase):
             s.ehlo()
             s.login("demo", password)
             self.assertEqual(s.mail(address)[0], 250)
-            self.assertEqual(s.rcpt("friend@remote.example")[0], 250)
+            self.assertEqual(s.rcpt("friend@porter.test")[0], 250)
             code, resp = s.data(msg)
             self.assertEqual(code, 250, resp)
         qid = queued_id(resp.decode())
