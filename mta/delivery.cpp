@@ -61,7 +61,8 @@ std::string reply_text(const core::Reply& r) {
 
 struct DeliveryService::Impl {
   Impl(net::Loop& l, const Config& c, queue::Db& d, queue::Writer& w, core::QueueIdGenerator& i)
-      : loop(l), config(c), db(d), writer(w), ids(i), tick(l), rng(std::random_device{}()) {
+      : loop(l), config(c), db(d), writer(w), ids(i), tick(l), rng(std::random_device{}()),
+        relay{c.trusted_networks, c.local_domains} {
     retry.backoff_ms.clear();
     for (uint32_t s : c.retry_s) retry.backoff_ms.push_back(int64_t(s) * 1000);
     retry.max_lifetime_ms = int64_t(c.max_lifetime_s) * 1000;
@@ -79,6 +80,7 @@ struct DeliveryService::Impl {
   queue::RetryPolicy retry;
   net::Timer tick;
   std::mt19937 rng;
+  const policy::RelayConfig relay;  // which domains are ours
   std::unique_ptr<dns::Poster> poster;
   std::unique_ptr<dns::Resolver> upstream;
   std::unique_ptr<dns::CachingResolver> resolver;
@@ -513,7 +515,6 @@ void DeliveryService::Impl::add_message(queue::MessageRecord record) {
   ++in_flight_messages;
   const auto& env = work->record.envelope;
   std::unordered_map<std::string, std::vector<size_t>> by_dest;
-  policy::RelayConfig relay{config.trusted_networks, config.local_domains};
   for (size_t i = 0; i < env.recipients.size(); ++i) {
     if (i < work->record.status.size() &&
         work->record.status[i].state != queue::RecipientState::kPending)

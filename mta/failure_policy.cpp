@@ -1,5 +1,6 @@
 #include "mta/failure_policy.h"
 
+#include <optional>
 #include <stdexcept>
 
 #include "core/log.h"
@@ -92,15 +93,16 @@ void FailurePolicy::settle(const queue::MessageRecord& record,
   const bool warn = pending_after && !record.delay_warned && retry_.delay_warning_ms > 0 &&
                     queue::delay_warning_due(retry_, record, now_ms) && !delayed.empty();
   std::vector<queue::NewMessage> notices;
+  std::optional<core::Result<std::string>> original;  // read once, only if a notice needs it
   for (auto* group : {&failed, warn ? &delayed : nullptr, &relayed}) {
     if (!group || group->empty()) continue;
-    auto original = queue::read_body(db_, record.id);
+    if (!original) original = queue::read_body(db_, record.id);
     mime::DsnRequest req;
     req.reporting_mta = config_.hostname;
     req.queue_id = record.id;
     req.original = env;
     req.recipients = *group;
-    if (original) req.original_message = *original;
+    if (*original) req.original_message = **original;
     req.now_ms = now_ms;
     const std::string dsn_id = ids_.next(now_ms);
     req.message_id = "<" + dsn_id + ".dsn@" + config_.hostname + ">";

@@ -36,6 +36,7 @@
 #include "mta/delivery.h"
 #include "mta/net/loop.h"
 #include "mta/net/tls_context.h"
+#include "mta/smtp/params.h"
 #include "mta/smtp_service.h"
 #include "policy/dkim_key.h"
 #include "policy/dkim_signer.h"
@@ -334,16 +335,6 @@ int passwd_cmd() {
   return 0;
 }
 
-std::string notify_text(uint8_t notify) {
-  if (notify & core::kNotifyNever) return "NEVER";
-  std::string out;
-  if (notify & core::kNotifySuccess) out += "SUCCESS,";
-  if (notify & core::kNotifyFailure) out += "FAILURE,";
-  if (notify & core::kNotifyDelay) out += "DELAY,";
-  if (!out.empty()) out.pop_back();
-  return out;
-}
-
 std::string age_text(int64_t ms) {
   const int64_t s = ms / 1000;
   if (s < 120) return std::to_string(s) + "s";
@@ -420,7 +411,7 @@ int queue_cmd(const std::vector<std::string>& all) {
       const auto& r = e.recipients[i];
       std::printf("to: <%s> %s", r.address.str().c_str(),
                   i < m->status.size() ? queue::recipient_state_name(m->status[i].state) : "");
-      if (r.notify) std::printf(" notify=%s", notify_text(r.notify).c_str());
+      if (r.notify) std::printf(" notify=%s", mta::smtp::format_notify(r.notify).c_str());
       if (!r.orcpt.empty()) std::printf(" orcpt=%s", r.orcpt.c_str());
       if (i < m->status.size() && m->status[i].attempts > 0)
         std::printf(" attempts=%u last=\"%s\"", m->status[i].attempts,

@@ -29,19 +29,6 @@ core::Reply completed(core::Reply r) {
   return r;
 }
 
-std::string notify_value(uint8_t notify) {
-  if (notify & core::kNotifyNever) return "NEVER";
-  std::string v;
-  for (auto [bit, name] :
-       {std::pair{core::kNotifySuccess, "SUCCESS"}, std::pair{core::kNotifyFailure, "FAILURE"},
-        std::pair{core::kNotifyDelay, "DELAY"}}) {
-    if (!(notify & bit)) continue;
-    if (!v.empty()) v += ',';
-    v += name;
-  }
-  return v;
-}
-
 // RFC 5321 §4.1.1.1: the first line is the server's name, each further line one keyword with
 // its parameters.
 Extensions parse_extensions(std::string_view text) {
@@ -283,7 +270,7 @@ void ClientSession::send_rcpt(size_t i) {
   const core::Recipient& r = msg_.recipients[i];
   std::string cmd = "RCPT TO:<" + r.address.str() + ">";
   if (ext_.dsn) {
-    if (r.notify) cmd += " NOTIFY=" + notify_value(r.notify);
+    if (r.notify) cmd += " NOTIFY=" + format_notify(r.notify);
     // ORCPT=addr-type;xtext(address), RFC 3461 §4.2; the type itself is an atom.
     const size_t semi = r.orcpt.find(';');
     if (semi != std::string::npos)

@@ -89,6 +89,19 @@ std::string encode_xtext(std::string_view s) {
   return out;
 }
 
+std::string format_notify(uint8_t notify) {
+  if (notify & core::kNotifyNever) return "NEVER";
+  std::string out;
+  for (auto [bit, name] : {std::pair{core::kNotifySuccess, "SUCCESS"},
+                           std::pair{core::kNotifyFailure, "FAILURE"},
+                           std::pair{core::kNotifyDelay, "DELAY"}}) {
+    if (!(notify & bit)) continue;
+    if (!out.empty()) out += ',';
+    out += name;
+  }
+  return out;
+}
+
 std::variant<MailCommand, core::Reply> parse_mail(std::string_view args) {
   std::string_view path;
   std::vector<std::string_view> params;

@@ -38,5 +38,7 @@ std::variant<RcptCommand, core::Reply> parse_rcpt(std::string_view args, bool sm
 std::optional<std::string> decode_xtext(std::string_view s);
 // The reverse: "+", "=" and anything outside "!".."~" become "+XX".
 std::string encode_xtext(std::string_view s);
+// A NOTIFY value (RFC 3461 §4.1) from core::DsnNotify bits: "NEVER" or "SUCCESS,DELAY".
+std::string format_notify(uint8_t notify);
 
 }  // namespace mta::smtp
