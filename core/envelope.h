@@ -46,6 +46,8 @@ struct Envelope {
   std::string auth_user;  // empty when not authenticated
   std::string listener;   // "submission", "submissions" or "relay"
   bool tls = false;
+  // DMARC asked for quarantine (p=quarantine): local delivery files it into Junk.
+  bool quarantine = false;
   int64_t received_at_ms = 0;  // Unix time
   bool operator==(const Envelope&) const = default;
 };

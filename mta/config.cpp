@@ -144,6 +144,29 @@ void read_tls_policy(TableReader& r, std::string_view key, TlsPolicy& out) {
   }
 }
 
+void read_check_mode(TableReader& r, std::string_view key, CheckMode& out) {
+  std::string v;
+  r.str(key, v);
+  if (v.empty()) return;
+  if (v == "enforce") {
+    out = CheckMode::kEnforce;
+  } else if (v == "report") {
+    out = CheckMode::kReport;
+  } else if (v == "off") {
+    out = CheckMode::kOff;
+  } else {
+    r.fail(r.last_node(key), key, "must be \"enforce\", \"report\" or \"off\"");
+  }
+}
+
+// Matches `domain` against a configured domain: itself or any subdomain.
+bool covers(std::string_view configured, std::string_view domain) {
+  if (domain == configured) return true;
+  return domain.size() > configured.size() &&
+         domain.substr(domain.size() - configured.size()) == configured &&
+         domain[domain.size() - configured.size() - 1] == '.';
+}
+
 void read_config(const toml::table& root, Config& c, std::optional<core::Status>& err) {
   TableReader top(root, "", c.origin, err);
   with_table(top, root, "server", c.origin, err, [&](TableReader& r) {
@@ -188,6 +211,24 @@ void read_config(const toml::table& root, Config& c, std::optional<core::Status>
       if (!core::is_valid_domain(d, true))
         return r.fail(r.last_node("local_domains"), "local_domains", "not a domain: " + d);
     }
+    r.str("recipient_delimiter", c.recipient_delimiter);
+    if (c.recipient_delimiter.size() > 1 || c.recipient_delimiter == "@" ||
+        (c.recipient_delimiter.size() == 1 &&
+         static_cast<unsigned char>(c.recipient_delimiter[0]) <= ' '))
+      r.fail(r.last_node("recipient_delimiter"), "recipient_delimiter",
+             "must be one printable character other than '@', or empty");
+    r.str("catch_all", c.catch_all);
+  });
+  with_array_of_tables(top, "alias", c.origin, err, [&](TableReader& r) {
+    AliasConfig a;
+    r.str("address", a.address);
+    a.address = core::to_lower_ascii(a.address);
+    auto parsed = core::parse_mailbox(a.address, true);
+    if (!parsed || parsed->domain.empty())
+      r.fail(r.last_node("address"), "address", "not an address: \"" + a.address + "\"");
+    r.strings("users", a.users);
+    if (a.users.empty()) r.fail(r.last_node("users"), "users", "every [[alias]] needs users");
+    c.aliases.push_back(std::move(a));
   });
   with_table(top, root, "limits", c.origin, err, [&](TableReader& r) {
     r.integer("max_message_size", c.max_message_size, 1024, int64_t(4) << 30);
@@ -221,6 +262,9 @@ void read_config(const toml::table& root, Config& c, std::optional<core::Status>
     r.str("name", u.name);
     r.str("password", u.password_hash);
     r.strings("addresses", u.addresses);
+    uint64_t quota_mb = 0;
+    r.integer("quota_mb", quota_mb, 0, int64_t(1) << 24);
+    u.quota_bytes = quota_mb << 20;
     if (u.name.empty()) r.fail(nullptr, "name", "every [[user]] needs a name");
     if (u.password_hash.size() < 3 || u.password_hash[0] != '$')
       r.fail(r.last_node("password"), "password",
@@ -231,6 +275,33 @@ void read_config(const toml::table& root, Config& c, std::optional<core::Status>
     r.boolean("check_sender", c.check_sender);
     r.boolean("add_message_id", c.add_message_id);
     r.boolean("add_date", c.add_date);
+    std::string alignment;
+    r.str("dmarc_alignment", alignment);
+    if (alignment == "off") {
+      c.dmarc_alignment = AlignmentMode::kOff;
+    } else if (alignment == "warn") {
+      c.dmarc_alignment = AlignmentMode::kWarn;
+    } else if (alignment == "refuse") {
+      c.dmarc_alignment = AlignmentMode::kRefuse;
+    } else if (!alignment.empty()) {
+      r.fail(r.last_node("dmarc_alignment"), "dmarc_alignment",
+             "must be \"off\", \"warn\" or \"refuse\"");
+    }
+  });
+  with_table(top, root, "inbound", c.origin, err, [&](TableReader& r) {
+    read_check_mode(r, "spf", c.spf);
+    r.boolean("dkim", c.dkim_verify);
+    read_check_mode(r, "dmarc", c.dmarc);
+    r.str("authserv_id", c.authserv_id);
+    if (!c.authserv_id.empty() && !core::is_valid_domain(c.authserv_id, false))
+      r.fail(r.last_node("authserv_id"), "authserv_id", "must be a host name");
+  });
+  with_table(top, root, "rate", c.origin, err, [&](TableReader& r) {
+    r.integer("window", c.rate_window_s, 1, 7 * 86400);
+    r.integer("user_messages", c.user_messages, 0, 100000000);
+    r.integer("user_recipients", c.user_recipients, 0, 100000000);
+    r.integer("client_messages", c.client_messages, 0, 100000000);
+    r.integer("client_recipients", c.client_recipients, 0, 100000000);
   });
   with_table(top, root, "delivery", c.origin, err, [&](TableReader& r) {
     r.boolean("enabled", c.delivery_enabled);
@@ -279,6 +350,26 @@ void read_config(const toml::table& root, Config& c, std::optional<core::Status>
     }
     r.integer("max_lifetime", c.max_lifetime_s, 60, 60 * 86400);
     r.integer("delay_warning", c.delay_warning_s, 0, 60 * 86400);
+    r.integer("messages_per_minute_per_destination", c.messages_per_minute_per_destination, 0,
+              10000000);
+    if (const toml::node* n = r.node("throttle")) {
+      const toml::array* a = n->as_array();
+      if (!a || !a->is_array_of_tables())
+        return r.fail(n, "throttle", "must be [[delivery.throttle]] tables");
+      size_t i = 0;
+      for (const auto& e : *a) {
+        TableReader t(*e.as_table(), "delivery.throttle[" + std::to_string(i++) + "]",
+                      c.origin, err);
+        DestinationThrottle th;
+        t.str("domain", th.domain);
+        th.domain = core::to_lower_ascii(th.domain);
+        if (!core::is_valid_domain(th.domain, true))
+          t.fail(t.last_node("domain"), "domain", "not a domain: " + th.domain);
+        t.integer("messages_per_minute", th.messages_per_minute, 0, 10000000);
+        t.finish();
+        c.throttles.push_back(th);
+      }
+    }
     if (const toml::node* n = r.node("tls_policy")) {
       const toml::array* a = n->as_array();
       if (!a || !a->is_array_of_tables())
@@ -320,22 +411,31 @@ void read_config(const toml::table& root, Config& c, std::optional<core::Status>
       r.fail(r.last_node("level"), "level", "must be debug, info, warn or error");
   });
   top.finish();
+  if (!err && !c.catch_all.empty() && c.local_domains.empty())
+    err = core::Status::invalid(c.origin + ": relay.catch_all is set but relay.local_domains is empty");
   if (!err && c.listeners.empty())
     err = core::Status::invalid(c.origin + ": no [[listener]] configured; nothing to do");
 }
 
 }  // namespace
 
+// The entry of `entries` whose domain covers `domain` most specifically, or nullptr.
+template <typename T>
+const T* most_specific(const std::vector<T>& entries, std::string_view domain) {
+  const T* best = nullptr;
+  for (const auto& e : entries)
+    if (covers(e.domain, domain) && (!best || e.domain.size() > best->domain.size())) best = &e;
+  return best;
+}
+
 TlsPolicy tls_policy_for(const Config& c, std::string_view domain) {
-  const DomainTlsPolicy* best = nullptr;
-  for (const auto& p : c.tls_policies) {
-    const bool exact = domain == p.domain;
-    const bool sub = domain.size() > p.domain.size() &&
-                     domain.substr(domain.size() - p.domain.size()) == p.domain &&
-                     domain[domain.size() - p.domain.size() - 1] == '.';
-    if ((exact || sub) && (!best || p.domain.size() > best->domain.size())) best = &p;
-  }
+  const DomainTlsPolicy* best = most_specific(c.tls_policies, domain);
   return best ? best->policy : c.default_tls;
+}
+
+uint32_t throttle_for(const Config& c, std::string_view domain) {
+  const DestinationThrottle* best = most_specific(c.throttles, domain);
+  return best ? best->messages_per_minute : c.messages_per_minute_per_destination;
 }
 
 const char* tls_policy_name(TlsPolicy p) {
@@ -365,6 +465,7 @@ core::Result<Config> load_config_string(const std::string& text, const std::stri
     gethostname(host, sizeof host - 1);
     c.hostname = host[0] ? host : "localhost";
   }
+  if (c.authserv_id.empty()) c.authserv_id = c.hostname;
   return c;
 }
 

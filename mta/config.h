@@ -45,7 +45,25 @@ struct UserConfig {
   std::string name;
   std::string password_hash;
   std::vector<std::string> addresses;  // "a@b" or "@domain"
+  uint64_t quota_bytes = 0;            // mailbox quota; 0: none
 };
+
+// [[alias]]: one local address delivered to several users.
+struct AliasConfig {
+  std::string address;             // lower case "local@domain", in a local domain
+  std::vector<std::string> users;  // logins
+};
+
+// [[delivery.throttle]]: how many messages per minute one destination domain gets.
+struct DestinationThrottle {
+  std::string domain;  // lower case; applies to the domain and its subdomains
+  uint32_t messages_per_minute = 0;
+};
+
+// What an inbound check does with its result: act on it, only record it, or not run.
+enum class CheckMode { kEnforce, kReport, kOff };
+// What submission does when the From domain publishes DMARC and Porter holds no DKIM key.
+enum class AlignmentMode { kOff, kWarn, kRefuse };
 
 struct Config {
   std::string origin;  // file name or "<embedded default>", for messages
@@ -63,6 +81,9 @@ struct Config {
   // [relay]
   std::vector<core::Cidr> trusted_networks;
   std::vector<std::string> local_domains;
+  std::string recipient_delimiter = "+";  // user+tag@domain is user@domain; empty: off
+  std::string catch_all;                  // login receiving unknown local addresses; empty: none
+  std::vector<AliasConfig> aliases;       // [[alias]]
   // [limits]
   uint64_t max_message_size = 50ull << 20;
   uint32_t max_recipients = 1000;
@@ -85,6 +106,18 @@ struct Config {
   bool check_sender = true;   // envelope sender and From must belong to the user
   bool add_message_id = true;
   bool add_date = true;
+  AlignmentMode dmarc_alignment = AlignmentMode::kWarn;
+  // [inbound]: checks on port 25 mail from clients neither trusted nor authenticated
+  CheckMode spf = CheckMode::kEnforce;    // enforce: SPF fail for MAIL FROM is refused (550 5.7.23)
+  bool dkim_verify = true;
+  CheckMode dmarc = CheckMode::kEnforce;  // enforce: p=reject refused, p=quarantine to Junk
+  std::string authserv_id;                // empty: the host name
+  // [rate]: 0 is unlimited; counted over a sliding window
+  uint32_t rate_window_s = 3600;
+  uint32_t user_messages = 0;       // per authenticated user
+  uint32_t user_recipients = 0;
+  uint32_t client_messages = 0;     // per client address (IPv6 per /64)
+  uint32_t client_recipients = 0;
   // [delivery]
   bool delivery_enabled = true;
   std::string smarthost;          // "host" or "host:port"; empty: deliver by MX
@@ -105,11 +138,17 @@ struct Config {
   std::vector<uint32_t> retry_s = {60, 300, 900, 1800, 3600, 7200, 14400};
   uint32_t max_lifetime_s = 5 * 86400;
   uint32_t delay_warning_s = 4 * 3600;  // 0: never
+  uint32_t messages_per_minute_per_destination = 0;  // 0: unlimited
+  std::vector<DestinationThrottle> throttles;         // [[delivery.throttle]] overrides
   // [[dkim]]: keys that sign accepted mail whose From domain they name
   std::vector<DkimKeyConfig> dkim_keys;
   // [log]
   std::string log_level = "info";
 };
+
+// Messages per minute allowed to a destination domain (0: unlimited): the most specific
+// [[delivery.throttle]], else delivery.messages_per_minute_per_destination.
+uint32_t throttle_for(const Config& c, std::string_view domain);
 
 // The STARTTLS policy for a destination domain: the most specific [[delivery.tls_policy]]
 // entry, else the default.

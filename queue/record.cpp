@@ -143,6 +143,7 @@ std::string encode_record(const MessageRecord& r) {
   put_string(out, e.auth_user);
   put_string(out, e.listener);
   put_byte(out, e.tls ? 1 : 0);
+  put_byte(out, e.quarantine ? 1 : 0);
   put_signed(out, e.received_at_ms);
   put_varint(out, e.recipients.size());
   for (size_t i = 0; i < e.recipients.size(); ++i) {
@@ -170,10 +171,10 @@ std::string encode_record(const MessageRecord& r) {
 core::Result<MessageRecord> decode_record(std::string_view bytes) {
   if (bytes.empty()) return core::Status::corrupt("queue record: empty");
   const auto version = static_cast<uint8_t>(bytes[0]);
-  if (version != kRecordVersion)
+  if (version < 1 || version > kRecordVersion)
     return core::Status::corrupt("queue record: unknown format version " + std::to_string(version) +
-                                 " (this porter reads version " + std::to_string(kRecordVersion) +
-                                 ")");
+                                 " (this porter reads versions 1 to " +
+                                 std::to_string(kRecordVersion) + ")");
   Reader in(bytes, 1);
   MessageRecord r;
   core::Envelope& e = r.envelope;
@@ -190,6 +191,7 @@ core::Result<MessageRecord> decode_record(std::string_view bytes) {
   e.auth_user = in.string("auth user");
   e.listener = in.string("listener");
   e.tls = in.small("tls", 1) != 0;
+  if (version >= 2) e.quarantine = in.small("quarantine", 1) != 0;
   e.received_at_ms = in.signed_varint("received at");
   const uint64_t n = in.count("recipient count");
   for (uint64_t i = 0; i < n && in.ok(); ++i) {

@@ -4,7 +4,7 @@
 //
 // A MessageRecord is the envelope as accepted plus what delivery has learnt since: one
 // RecipientStatus per recipient, when to try next, and where the body is. encode_record()
-// writes format version 1; decode_record() takes untrusted bytes and returns kCorrupt for
+// writes format version 2 (version 1 lacked the quarantine byte and is still read); decode_record() takes untrusted bytes and returns kCorrupt for
 // anything it cannot read exactly (unknown version, truncation, out-of-range values,
 // trailing bytes); it never crashes and never guesses.
 //
@@ -22,7 +22,7 @@
 
 namespace queue {
 
-inline constexpr uint8_t kRecordVersion = 1;
+inline constexpr uint8_t kRecordVersion = 2;
 
 // A recipient only moves forward: kPending (attempts may grow) -> kDelivered | kFailed.
 enum class RecipientState : uint8_t { kPending = 0, kDelivered = 1, kFailed = 2 };
