@@ -17,6 +17,7 @@
 #include "core/status.h"
 #include "mta/smtp/body_decoder.h"
 #include "mta/smtp/client_session.h"
+#include "policy/inbound_verdict.h"
 #include "policy/relay.h"
 
 namespace mta {
@@ -61,7 +62,7 @@ struct DestinationThrottle {
 };
 
 // What an inbound check does with its result: act on it, only record it, or not run.
-enum class CheckMode { kEnforce, kReport, kOff };
+using policy::CheckMode;
 // What submission does when the From domain publishes DMARC and Porter holds no DKIM key.
 enum class AlignmentMode { kOff, kWarn, kRefuse };
 
