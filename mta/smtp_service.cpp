@@ -8,6 +8,7 @@
 #include "mta/net/connection.h"
 #include "mta/net/timer.h"
 #include "mta/net/worker.h"
+#include "policy/auth_results.h"
 #include "policy/client_key.h"
 #include "policy/submission_headers.h"
 
@@ -32,6 +33,11 @@ std::string client_key_of(const std::string& ip) {
   return parsed ? policy::client_key(*parsed) : ip;
 }
 
+bool trusted(const SmtpContext& ctx, const std::string& ip) {
+  auto parsed = core::IpAddress::parse(ip);
+  return parsed && policy::is_trusted(ctx.relay, *parsed);
+}
+
 std::string recipients_list(const core::Envelope& env) {
   std::string out;
   for (const auto& r : env.recipients) {
@@ -47,10 +53,11 @@ std::string recipients_list(const core::Envelope& env) {
 class SmtpConnection final : public net::Connection::Handler,
                              public std::enable_shared_from_this<SmtpConnection> {
  public:
-  SmtpConnection(net::Loop& loop, SmtpContext& ctx, net::Connection* conn, ListenerRole role,
-                 bool implicit_tls, policy::ConnectionToken token)
+  SmtpConnection(net::Loop& loop, SmtpContext& ctx, InboundChecks* checks, net::Connection* conn,
+                 ListenerRole role, bool implicit_tls, policy::ConnectionToken token)
       : loop_(loop),
         ctx_(ctx),
+        checks_(checks),
         conn_(conn),
         role_(role),
         implicit_tls_(implicit_tls),
@@ -61,7 +68,8 @@ class SmtpConnection final : public net::Connection::Handler,
         token_(std::move(token)),
         id_(hex_id(++g_session_counter)),
         client_ip_(conn->peer_ip()),
-        client_key_(client_key_of(client_ip_)) {}
+        client_key_(client_key_of(client_ip_)),
+        inbound_(role == ListenerRole::kRelay && !trusted(ctx, client_ip_)) {}
 
   void start() {
     self_ = shared_from_this();
@@ -146,7 +154,7 @@ class SmtpConnection final : public net::Connection::Handler,
           flush();
           return check_auth();
         case smtp::Wait::kMail:
-          session_.on_mail_checked(check_mail());
+          if (check_mail()) return flush();
           break;
         case smtp::Wait::kRcpt:
           session_.on_rcpt_checked(check_rcpt());
@@ -217,14 +225,58 @@ class SmtpConnection final : public net::Connection::Handler,
     });
   }
 
-  std::optional<core::Reply> check_mail() {
+  // Answers the session at once and returns false, or starts SPF and returns true: then
+  // spf_done() answers.
+  bool check_mail() {
     const auto& env = session_.envelope();
-    if (user_ && ctx_.config.check_sender && role_ != ListenerRole::kRelay) {
-      if (auto refusal = policy::check_envelope_sender(*user_, env.sender)) {
-        log_reject(*refusal, "");
-        return refusal;
-      }
+    sender_checks_ = {};
+    std::optional<core::Reply> refusal = check_rate(ctx_.client_messages, ctx_.user_messages, "messages");
+    if (!refusal && user_ && ctx_.config.check_sender && role_ != ListenerRole::kRelay)
+      refusal = policy::check_envelope_sender(*user_, env.sender);
+    if (refusal || !inbound_ || !checks_ || ctx_.config.spf == CheckMode::kOff) {
+      if (refusal) log_reject(*refusal, "");
+      session_.on_mail_checked(refusal);
+      return false;
     }
+    policy::SpfRequest req;
+    if (auto ip = core::IpAddress::parse(client_ip_)) req.ip = *ip;
+    req.helo = session_.helo();
+    req.mail_from = env.sender.str();
+    std::weak_ptr<SmtpConnection> weak = weak_from_this();
+    checks_->check_sender(req, [weak](policy::InboundResults r) {
+      if (auto self = weak.lock()) self->spf_done(std::move(r));
+    });
+    return true;
+  }
+
+  void spf_done(policy::InboundResults results) {
+    if (closed_) return;
+    sender_checks_ = std::move(results);
+    std::optional<core::Reply> refusal =
+        policy::spf_refusal(*sender_checks_.spf_mail_from, ctx_.config.spf);
+    if (refusal) log_reject(*refusal, "");
+    session_.on_mail_checked(refusal);
+    drive();
+  }
+
+  // Counts one message (at MAIL) or recipient (at RCPT) against the client's and the user's
+  // limits; the refusal names the limit that was reached.
+  std::optional<core::Reply> check_rate(policy::RateLimiter& per_client, policy::RateLimiter& per_user,
+                                        const char* what) {
+    const int64_t now = ctx_.clock.now_ms();
+    auto refuse = [&](const policy::RateLimiter& l, const policy::RateLimiter::Decision& d,
+                      const std::string& who) {
+      return core::Reply{450, "4.7.1",
+                         "Rate limit reached: " + who + " may send " + std::to_string(l.limit()) +
+                             " " + what + " per " + std::to_string(l.window_ms() / 1000) +
+                             " seconds; try again in " +
+                             std::to_string((d.retry_after_ms + 999) / 1000) + " seconds"};
+    };
+    if (auto d = per_client.take(client_key_, now); !d.allowed)
+      return refuse(per_client, d, "client " + client_ip_);
+    if (!user_) return std::nullopt;
+    if (auto d = per_user.take(core::to_lower_ascii(user_->name), now); !d.allowed)
+      return refuse(per_user, d, "user " + user_->name);
     return std::nullopt;
   }
 
@@ -234,9 +286,11 @@ class SmtpConnection final : public net::Connection::Handler,
     if (!ip) return core::Reply{451, "4.3.0", "Cannot parse client address"};
     auto d = policy::decide_rcpt(ctx_.relay, role_, *ip, !session_.auth_user().empty(),
                                  rcpt.address);
-    if (d.accepted) return std::nullopt;
-    log_reject(d.reply, rcpt.address.str());
-    return d.reply;
+    std::optional<core::Reply> refusal;
+    if (!d.accepted) refusal = d.reply;
+    if (!refusal) refusal = check_rate(ctx_.client_recipients, ctx_.user_recipients, "recipients");
+    if (refusal) log_reject(*refusal, rcpt.address.str());
+    return refusal;
   }
 
   void log_reject(const core::Reply& r, const std::string& to) {
@@ -246,76 +300,176 @@ class SmtpConnection final : public net::Connection::Handler,
     l.remark(std::to_string(r.code) + " " + r.enhanced + " " + r.text).emit();
   }
 
+  // A message between the end of data and the queue: the bytes as received, what we put in
+  // front of them, and what the checks on the way need.
+  struct Pending {
+    std::string id;
+    core::Envelope envelope;
+    std::vector<std::string> chunks;  // as received
+    std::string prefix;               // our header fields (Received, Message-ID, Date ...)
+    std::string from_domain;          // of the first From address; "" if none can be read
+    int64_t now = 0;
+  };
+
   void commit() {
     smtp::CommitRequest req = session_.take_commit();
-    const int64_t now = ctx_.clock.now_ms();
-    std::string id = ctx_.ids.next(now);
-    req.envelope.received_at_ms = now;
+    auto msg = std::make_shared<Pending>();
+    msg->now = ctx_.clock.now_ms();
+    msg->id = ctx_.ids.next(msg->now);
+    req.envelope.received_at_ms = msg->now;
 
     std::string_view first = req.chunks.empty() ? std::string_view() : req.chunks.front();
-    const auto end = core::header_end(first);
+    const std::string_view header = first.substr(0, core::header_end(first).value_or(first.size()));
     policy::HeaderOptions opts;
     const bool submission = role_ != ListenerRole::kRelay;
     opts.add_message_id = submission && ctx_.config.add_message_id;
     opts.add_date = submission && ctx_.config.add_date;
     opts.check_from_ownership = submission && ctx_.config.check_sender && user_;
     opts.user = user_;
-    auto verdict = policy::submission_headers(first.substr(0, end.value_or(first.size())),
-                                              req.envelope, ctx_.config.hostname, id, opts);
+    auto verdict = policy::submission_headers(header, req.envelope, ctx_.config.hostname, msg->id, opts);
     if (verdict.refusal) {
       log_reject(*verdict.refusal, "");
       session_.on_committed(*verdict.refusal);
       return drive();
     }
-    // Read the header section before the prefix goes in: inserting may move the strings
-    // `first` points into.
-    std::optional<std::string> dkim_domain = signing_domain(first.substr(0, end.value_or(first.size())));
-    req.chunks.insert(req.chunks.begin(), std::move(verdict.prefix));
-    if (!dkim_domain) return enqueue(std::move(id), std::move(req.envelope), std::move(req.chunks), now);
+    msg->from_domain = from_domain(header);
+    msg->prefix = std::move(verdict.prefix);
+    msg->envelope = std::move(req.envelope);
+    msg->chunks = std::move(req.chunks);
+    if (inbound_) return judge_inbound(std::move(msg));
+    check_alignment(std::move(msg));
+  }
 
+  // RFC5322.From's (first) domain: what DMARC and DKIM signing key on.
+  static std::string from_domain(std::string_view header_section) {
+    const auto fields = core::parse_header_fields(header_section);
+    const core::HeaderField* from = core::find_field(fields, "From");
+    if (!from) return "";
+    auto addrs = policy::parse_mailbox_list(core::unfold(from->value));
+    return addrs && !addrs->empty() ? addrs->front().domain : "";
+  }
+
+  // Inbound: DKIM and DMARC, then reject, quarantine or accept with Authentication-Results.
+  void judge_inbound(std::shared_ptr<Pending> msg) {
+    const bool dkim = ctx_.config.dkim_verify;
+    if (!checks_ || (!dkim && ctx_.config.dmarc == CheckMode::kOff &&
+                     ctx_.config.spf == CheckMode::kOff))
+      return store(std::move(msg));
+    policy::InboundResults results = sender_checks_;
+    results.from_domain = msg->from_domain;
+    std::string whole;
+    if (dkim) {
+      for (const auto& c : msg->chunks) whole += c;
+    }
+    std::weak_ptr<SmtpConnection> weak = weak_from_this();
+    checks_->check_message(std::move(results), std::move(whole),
+                           [weak, msg](policy::InboundResults r) {
+                             if (auto self = weak.lock()) self->inbound_judged(msg, r);
+                           });
+  }
+
+  void inbound_judged(const std::shared_ptr<Pending>& msg, const policy::InboundResults& results) {
+    if (closed_) return;
+    const policy::InboundDecision d = policy::judge_inbound(results, ctx_.config.dmarc);
+    const std::string field = policy::authentication_results(ctx_.config.authserv_id, d.entries);
+    core::LogLine(core::LogLevel::kInfo, "inbound")
+        .kv("id", msg->id).kv("session", id_).kv("client", client_ip_)
+        .kv("action", policy::inbound_action_name(d.action))
+        .remark(core::unfold(field.substr(field.find(':') + 1))).emit();
+    if (d.action == policy::InboundDecision::Action::kReject) {
+      log_reject(d.refusal, "");
+      session_.on_committed(d.refusal);
+      return drive();
+    }
+    msg->envelope.quarantine = d.action == policy::InboundDecision::Action::kQuarantine;
+    // RFC 8601 §5: a field claiming our authserv-id did not come from us.
+    if (!msg->chunks.empty()) {
+      std::string& first = msg->chunks.front();
+      const size_t end = core::header_end(first).value_or(first.size());
+      first = policy::remove_our_auth_results(std::string_view(first).substr(0, end),
+                                              ctx_.config.authserv_id) +
+              first.substr(end);
+    }
+    msg->prefix = field + msg->prefix;
+    store(msg);
+  }
+
+  // Outgoing mail whose From domain publishes DMARC but has no DKIM key here will fail
+  // DMARC at receivers that check it: warn, or refuse ([submission] dmarc_alignment).
+  void check_alignment(std::shared_ptr<Pending> msg) {
+    const bool signed_here = ctx_.dkim && ctx_.dkim->has_key(msg->from_domain);
+    if (!checks_ || ctx_.config.dmarc_alignment == AlignmentMode::kOff ||
+        msg->from_domain.empty() || signed_here || !leaves_porter(msg->envelope))
+      return sign(std::move(msg));
+    std::weak_ptr<SmtpConnection> weak = weak_from_this();
+    checks_->check_published_dmarc(msg->from_domain, [weak, msg](policy::DmarcVerdict v) {
+      if (auto self = weak.lock()) self->alignment_checked(msg, v);
+    });
+  }
+
+  bool leaves_porter(const core::Envelope& env) const {
+    for (const auto& r : env.recipients)
+      if (!policy::is_local_domain(ctx_.relay, r.address.domain)) return true;
+    return false;
+  }
+
+  void alignment_checked(const std::shared_ptr<Pending>& msg, const policy::DmarcVerdict& v) {
+    if (closed_) return;
+    if (v.result == policy::DmarcVerdict::Result::kNone ||
+        v.result == policy::DmarcVerdict::Result::kTempError)
+      return sign(msg);
+    const std::string p = std::string(v.policy == 'r' ? "reject" : v.policy == 'q' ? "quarantine" : "none");
+    const std::string why = "From domain " + msg->from_domain + " publishes DMARC (p=" + p +
+                            " at " + v.policy_domain +
+                            ") and this server holds no DKIM key for it";
+    const bool refuse = ctx_.config.dmarc_alignment == AlignmentMode::kRefuse && v.policy != 'n';
+    core::LogLine(core::LogLevel::kWarn, "dmarc-unaligned")
+        .kv("id", msg->id).kv("session", id_).kv("user", user_ ? user_->name : "-")
+        .kv("action", refuse ? "refuse" : "warn").remark(why).emit();
+    if (!refuse) return sign(msg);
+    const core::Reply r{550, "5.7.1", why + ": receivers would " + p + " this message"};
+    log_reject(r, "");
+    session_.on_committed(r);
+    drive();
+  }
+
+  // Signs with the From domain's [[dkim]] keys, if any: once at acceptance, so the queued
+  // bytes are the signed bytes (issue 5).
+  void sign(std::shared_ptr<Pending> msg) {
+    if (!ctx_.dkim || !ctx_.dkim->has_key(msg->from_domain)) return store(std::move(msg));
     // RSA signing takes milliseconds: on the worker pool, so other sessions on this loop
     // are not held up.
     struct Job {
-      std::vector<std::string> chunks;
+      std::string whole;  // OpenDKIM wants the message in one piece
       core::Result<std::string> signature = core::Status::temporary("not signed");
     };
     auto job = std::make_shared<Job>();
-    job->chunks = std::move(req.chunks);
+    job->whole = msg->prefix;
+    for (const auto& c : msg->chunks) job->whole += c;
     const policy::DkimSigner* signer = ctx_.dkim;
     std::weak_ptr<SmtpConnection> weak = weak_from_this();
-    auto env = std::make_shared<core::Envelope>(std::move(req.envelope));
     net::run_blocking(
-        loop_,
-        [job, signer, domain = *dkim_domain] {
-          std::string whole;  // OpenDKIM wants the message in one piece
-          for (const auto& c : job->chunks) whole += c;
-          job->signature = signer->sign(whole, domain);
+        loop_, [job, signer, domain = msg->from_domain] {
+          job->signature = signer->sign(job->whole, domain);
         },
-        [weak, job, env, id, now, domain = *dkim_domain] {
+        [weak, job, msg] {
           auto self = weak.lock();
           if (!self) return;
           if (job->signature) {
-            job->chunks.insert(job->chunks.begin(), std::move(*job->signature));
+            msg->prefix = std::move(*job->signature) + msg->prefix;
           } else {
             // Unsigned beats refused: the message is still the sender's.
             core::LogLine(core::LogLevel::kError, "dkim-sign-failed")
-                .kv("id", id).kv("domain", domain).remark(job->signature.status().message()).emit();
+                .kv("id", msg->id).kv("domain", msg->from_domain)
+                .remark(job->signature.status().message()).emit();
           }
-          self->enqueue(id, std::move(*env), std::move(job->chunks), now);
+          self->store(msg);
         });
   }
 
-  // The domain whose [[dkim]] keys sign this message: its From domain, if keys exist for it.
-  // Signing once at acceptance makes the queued bytes the signed bytes (issue 5).
-  std::optional<std::string> signing_domain(std::string_view header_section) const {
-    if (!ctx_.dkim) return std::nullopt;
-    const auto fields = core::parse_header_fields(header_section);
-    const core::HeaderField* from = core::find_field(fields, "From");
-    if (!from) return std::nullopt;
-    auto addrs = policy::parse_mailbox_list(core::unfold(from->value));
-    if (!addrs || addrs->empty() || !ctx_.dkim->has_key(addrs->front().domain))
-      return std::nullopt;
-    return addrs->front().domain;
+  void store(std::shared_ptr<Pending> msg) {
+    msg->chunks.insert(msg->chunks.begin(), std::move(msg->prefix));
+    enqueue(msg->id, std::move(msg->envelope), std::move(msg->chunks), msg->now);
   }
 
   // Hands the message to the group-commit writer; the 250 goes out from committed().
@@ -358,6 +512,7 @@ class SmtpConnection final : public net::Connection::Handler,
 
   net::Loop& loop_;
   SmtpContext& ctx_;
+  InboundChecks* checks_;  // null when no check runs
   net::Connection* conn_;
   const ListenerRole role_;
   const bool implicit_tls_;
@@ -369,6 +524,9 @@ class SmtpConnection final : public net::Connection::Handler,
   const std::string id_;
   const std::string client_ip_;
   const std::string client_key_;
+  // Port 25 from outside the trusted networks: mail for our domains, judged on the way in.
+  const bool inbound_;
+  policy::InboundResults sender_checks_;  // SPF of the current transaction's MAIL FROM
   const policy::User* user_ = nullptr;
   std::shared_ptr<SmtpConnection> self_;
   bool closed_ = false;
@@ -404,6 +562,10 @@ SmtpContext::SmtpContext(const Config& cfg, const policy::UserDb& users_db, queu
           int64_t(cfg.auth_lockout_s) * 1000, 1000, int64_t(cfg.auth_max_delay_ms)}),
       limiter(policy::ConnectionLimitsConfig{cfg.max_connections, cfg.max_connections_per_ip}),
       relay(policy::RelayConfig{cfg.trusted_networks, cfg.local_domains}),
+      user_messages(cfg.user_messages, int64_t(cfg.rate_window_s) * 1000),
+      user_recipients(cfg.user_recipients, int64_t(cfg.rate_window_s) * 1000),
+      client_messages(cfg.client_messages, int64_t(cfg.rate_window_s) * 1000),
+      client_recipients(cfg.client_recipients, int64_t(cfg.rate_window_s) * 1000),
       ids(id_gen) {
   for (auto role : {ListenerRole::kSubmission, ListenerRole::kSubmissions, ListenerRole::kRelay})
     session[role_index(role)] = session_config(cfg, role, tls != nullptr);
@@ -416,6 +578,16 @@ SmtpService::SmtpService(net::Loop& loop, SmtpContext& ctx) : loop_(loop), ctx_(
 SmtpService::~SmtpService() { close(); }
 
 core::Status SmtpService::listen() {
+  const Config& c = ctx_.config;
+  bool relay_listener = false;
+  for (const ListenerConfig& lc : c.listeners) relay_listener |= lc.role == ListenerRole::kRelay;
+  const bool inbound = relay_listener && (c.spf != CheckMode::kOff || c.dkim_verify ||
+                                          c.dmarc != CheckMode::kOff);
+  if (inbound || c.dmarc_alignment != AlignmentMode::kOff) {
+    auto checks = InboundChecks::create(loop_, c);
+    if (!checks) return checks.status();
+    checks_ = std::move(*checks);
+  }
   for (const ListenerConfig& lc : ctx_.config.listeners) {
     const bool implicit = lc.role == ListenerRole::kSubmissions;
     if (implicit && !ctx_.tls)
@@ -434,7 +606,7 @@ core::Status SmtpService::listen() {
             conn->close();
             return;
           }
-          std::make_shared<SmtpConnection>(loop_, ctx_, conn, role, implicit,
+          std::make_shared<SmtpConnection>(loop_, ctx_, checks_.get(), conn, role, implicit,
                                            std::move(*acquired.token))
               ->start();
         });

@@ -8,6 +8,11 @@
 // Password checks run on libuv's worker pool (crypt is slow by design); queue commits on
 // the writer thread; both come back to the loop with Loop::post.
 //
+// Port 25 mail from clients neither trusted nor authenticated gets the inbound checks
+// (SPF at MAIL, DKIM and DMARC at the end of data, one Authentication-Results field); mail
+// leaving through Porter gets the DMARC alignment check (policy/inbound_verdict.h and
+// [submission] dmarc_alignment).
+//
 // Limits: graceful drain on shutdown belongs to the daemon (Loop::stop aborts sessions).
 
 #include <array>
@@ -18,6 +23,7 @@
 #include "core/clock.h"
 #include "core/queue_id.h"
 #include "mta/config.h"
+#include "mta/inbound_checks.h"
 #include "mta/net/listener.h"
 #include "mta/net/loop.h"
 #include "mta/net/tls_context.h"
@@ -25,6 +31,7 @@
 #include "policy/auth_throttle.h"
 #include "policy/conn_limits.h"
 #include "policy/dkim_signer.h"
+#include "policy/rate_limit.h"
 #include "policy/relay.h"
 #include "policy/users.h"
 #include "queue/writer.h"
@@ -42,6 +49,11 @@ struct SmtpContext {
   policy::AuthThrottle throttle;
   policy::ConnectionLimiter limiter;
   policy::RelayConfig relay;
+  // [rate]: messages counted at MAIL, recipients at RCPT.
+  policy::RateLimiter user_messages;
+  policy::RateLimiter user_recipients;
+  policy::RateLimiter client_messages;
+  policy::RateLimiter client_recipients;
   core::QueueIdGenerator& ids;
   core::SystemClock clock;
   std::string dummy_hash;  // verified for unknown logins, so their timing matches known ones
@@ -64,6 +76,8 @@ class SmtpService {
  private:
   net::Loop& loop_;
   SmtpContext& ctx_;
+  // SPF, DKIM and DMARC lookups; null when no check is configured to run.
+  std::unique_ptr<InboundChecks> checks_;
   std::vector<std::unique_ptr<net::Listener>> listeners_;
 };
 
