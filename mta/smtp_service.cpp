@@ -352,15 +352,13 @@ class SmtpConnection final : public net::Connection::Handler,
   // Inbound: DKIM and DMARC, then reject, quarantine or accept with Authentication-Results.
   void judge_inbound(std::shared_ptr<Pending> msg) {
     const bool dkim = ctx_.config.dkim_verify;
-    if (!checks_ || (!dkim && ctx_.config.dmarc == CheckMode::kOff &&
-                     ctx_.config.spf == CheckMode::kOff))
-      return store(std::move(msg));
     policy::InboundResults results = sender_checks_;
     results.from_domain = msg->from_domain;
+    if (!checks_ || (!dkim && ctx_.config.dmarc == CheckMode::kOff))
+      return inbound_judged(msg, results);
     std::string whole;
-    if (dkim) {
+    if (dkim)
       for (const auto& c : msg->chunks) whole += c;
-    }
     std::weak_ptr<SmtpConnection> weak = weak_from_this();
     checks_->check_message(std::move(results), std::move(whole),
                            [weak, msg](policy::InboundResults r) {
