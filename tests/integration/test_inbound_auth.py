@@ -24,7 +24,7 @@ import uuid
 import dkim  # python3-dkim (Debian), seen by /usr/bin/python3
 
 from delivery_support import DnsServer
-from porter_fixture import PorterServer, PorterTestCase
+from porter_fixture import PorterServer, PorterTestCase, client_tls_context, run_porter
 
 CLIENT_IP = "127.0.0.9"
 AUTHSERV = "mx.porter.test"
@@ -316,6 +316,70 @@ class OffTest(InboundCase):
     def test_nothing_checked_one_empty_field(self):
         _, ar = self.accepted("a@spffail.test", message(self.token, "ceo@reject.test"))
         self.assertEqual(ar, AUTHSERV + "; none")
+
+
+class AlignmentTest(PorterTestCase):
+    """Outgoing mail (submission with AUTH) whose From domain publishes DMARC while Porter
+    holds no DKIM key for it: refused when the policy would make receivers act, else a
+    warning in the log ([submission] dmarc_alignment = "refuse")."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.porter = PorterServer("alignment", roles=("submission",), settings={
+            "delivery": {"enabled": False, "dns_servers": [ENV["dns"].address]},
+            "submission": {"dmarc_alignment": "refuse"},
+        }, users=[("alice", "alice-secret", ["@reject.test", "@nonepolicy.test",
+                                             "@nodmarc.test", "@signed.test"])])
+        key_file = cls.porter.dir + "/signed.key"
+        r = run_porter(["dkim", "keygen", "signed.test", "sel", "--out", key_file])
+        assert r.returncode == 0, r.stderr
+        cls.porter.settings["dkim"] = [{"domain": "signed.test", "selector": "sel",
+                                        "key_file": key_file}]
+        cls.porter.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.porter.stop()
+        cls.porter.cleanup()
+
+    def submit(self, from_addr, rcpt="friend@remote.test"):
+        token = uuid.uuid4().hex
+        with smtplib.SMTP("127.0.0.1", self.porter.port("submission"), timeout=30) as s:
+            s.ehlo("client.test")
+            s.starttls(context=client_tls_context())
+            s.ehlo("client.test")
+            s.login("alice", "alice-secret")
+            s.mail(from_addr)
+            s.rcpt(rcpt)
+            code, text = s.data(message(token, from_addr))
+            return code, text.decode(), token
+
+    def test_reject_policy_without_key_refused(self):
+        code, text, _ = self.submit("alice@reject.test")
+        self.assertEqual(code, 550, text)
+        self.assertTrue(text.startswith("5.7.1 From domain reject.test publishes DMARC (p=reject"),
+                        text)
+        self.assertIn("no DKIM key", text)
+
+    def test_policy_none_only_warned(self):
+        code, text, token = self.submit("alice@nonepolicy.test")
+        self.assertEqual(code, 250, text)
+        self.assertTrue(self.porter.wait_for_log(r"dmarc-unaligned .*action=warn"))
+
+    def test_no_record_no_warning_and_signed_domain_not_looked_up(self):
+        before = len(ENV["dns"].queries())
+        for sender in ("alice@nodmarc.test", "alice@signed.test"):
+            code, text, _ = self.submit(sender)
+            self.assertEqual(code, 250, text)
+        queried = [n for n, _ in ENV["dns"].queries()[before:]]
+        self.assertIn("_dmarc.nodmarc.test", queried)
+        self.assertNotIn("_dmarc.signed.test", queried)
+        self.assertNotIn("nodmarc.test", re.findall(r"dmarc-unaligned .*From domain (\S+)",
+                                                    self.porter.log_text()))
+
+    def test_local_recipients_need_no_alignment(self):
+        code, text, _ = self.submit("alice@reject.test", rcpt="user@local.test")
+        self.assertEqual(code, 250, text)
 
 
 if __name__ == "__main__":
