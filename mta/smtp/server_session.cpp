@@ -3,6 +3,7 @@
 #include <charconv>
 
 #include "core/base64.h"
+#include "core/sasl.h"
 
 namespace mta::smtp {
 namespace {
@@ -455,17 +456,17 @@ void ServerSession::sasl_line(std::string_view line) {
 
 void ServerSession::finish_plain(std::string_view b64) {
   state_ = State::kReady;
-  // RFC 4616: authzid NUL authcid NUL passwd; "=" is an empty initial response.
-  auto decoded = b64 == "=" ? std::optional<std::string>("") : core::decode_base64(b64);
-  if (!decoded) return error(501, "5.5.2", "Cannot decode AUTH response");
-  const size_t a = decoded->find('\0');
-  const size_t b = a == std::string::npos ? a : decoded->find('\0', a + 1);
-  if (b == std::string::npos) return error(501, "5.5.2", "Malformed AUTH PLAIN response");
-  const std::string authzid = decoded->substr(0, a);
-  auth_.login = decoded->substr(a + 1, b - a - 1);
-  auth_.password = decoded->substr(b + 1);
-  if (!authzid.empty() && authzid != auth_.login)
-    return error(535, "5.7.8", "Authentication credentials invalid");
+  core::SaslError why = core::SaslError::kNone;
+  auto creds = core::decode_sasl_plain(b64, &why);
+  switch (why) {
+    case core::SaslError::kNone: break;
+    case core::SaslError::kBadBase64: return error(501, "5.5.2", "Cannot decode AUTH response");
+    case core::SaslError::kMalformed: return error(501, "5.5.2", "Malformed AUTH PLAIN response");
+    case core::SaslError::kOtherAuthzid:
+      return error(535, "5.7.8", "Authentication credentials invalid");
+  }
+  auth_.login = std::move(creds->login);
+  auth_.password = std::move(creds->password);
   wait_ = Wait::kAuth;
 }
 
