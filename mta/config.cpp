@@ -186,10 +186,15 @@ void read_config(const toml::table& root, Config& c, std::optional<core::Status>
     ListenerConfig l;
     std::string role;
     r.str("role", role);
-    if (auto parsed = policy::parse_role(role)) {
+    if (role == "pop3" || role == "pop3s") {
+      l.protocol = Protocol::kPop3;
+      l.implicit_tls = role == "pop3s";
+    } else if (auto parsed = policy::parse_role(role)) {
       l.role = *parsed;
+      l.implicit_tls = *parsed == policy::ListenerRole::kSubmissions;
     } else {
-      r.fail(r.last_node("role"), "role", "must be \"submission\", \"submissions\" or \"relay\"");
+      r.fail(r.last_node("role"), "role",
+             "must be \"submission\", \"submissions\", \"relay\", \"pop3\" or \"pop3s\"");
     }
     r.str("address", l.address);
     if (!core::IpAddress::parse(l.address))

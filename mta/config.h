@@ -22,8 +22,14 @@
 
 namespace mta {
 
+// Which protocol a [[listener]] speaks: its role "submission", "submissions" or "relay"
+// is SMTP; "pop3" and "pop3s" are POP3 (995, implicit TLS for the latter).
+enum class Protocol { kSmtp, kPop3 };
+
 struct ListenerConfig {
-  policy::ListenerRole role = policy::ListenerRole::kRelay;
+  Protocol protocol = Protocol::kSmtp;
+  policy::ListenerRole role = policy::ListenerRole::kRelay;  // for SMTP
+  bool implicit_tls = false;  // submissions and pop3s
   std::string address = "127.0.0.1";
   uint16_t port = 25;
 };

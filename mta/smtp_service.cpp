@@ -5,6 +5,7 @@
 
 #include "core/header.h"
 #include "core/log.h"
+#include "mta/login.h"
 #include "mta/net/connection.h"
 #include "mta/net/timer.h"
 #include "mta/net/worker.h"
@@ -178,51 +179,38 @@ class SmtpConnection final : public net::Connection::Handler,
 
   void check_auth() {
     const smtp::AuthRequest& req = session_.auth_request();
-    const int64_t now = ctx_.clock.now_ms();
-    const auto decision = ctx_.throttle.check(client_key_, now);
-    if (!decision.allowed) {
-      core::LogLine(core::LogLevel::kWarn, "auth-locked")
-          .kv("session", id_).kv("client", client_ip_).kv("user", req.login).emit();
-      session_.on_auth(std::nullopt, {454, "4.7.0",
-                                      "Too many failed logins from this address; try again in " +
-                                          std::to_string(decision.retry_after_ms / 1000 + 1) +
-                                          " seconds"});
-      return drive();
-    }
-    const policy::User* user = ctx_.users.find(req.login);
-    // An unknown login still costs one hash, so timing does not reveal which logins exist.
-    auto job = std::make_shared<std::pair<std::string, std::string>>(
-        req.password, user ? user->password_hash : ctx_.dummy_hash);
-    auto ok = std::make_shared<bool>(false);
     std::weak_ptr<SmtpConnection> weak = weak_from_this();
-    std::string login = req.login;
-    net::run_blocking(
-        loop_, [job, ok] { *ok = policy::UserDb::verify_password(job->first, job->second); },
-        [weak, ok, user, login] {
-          if (auto self = weak.lock()) self->auth_done(*ok ? user : nullptr, login);
-        });
+    check_login(loop_, ctx_.login, client_key_, req.login, req.password, weak, delay_timer_,
+                [weak, login = req.login](LoginResult r) {
+                  if (auto self = weak.lock()) self->auth_done(r, login);
+                });
   }
 
-  void auth_done(const policy::User* user, const std::string& login) {
+  void auth_done(const LoginResult& r, const std::string& login) {
     if (closed_) return;
-    const int64_t now = ctx_.clock.now_ms();
-    if (user) {
-      ctx_.throttle.record_success(client_key_);
-      user_ = user;
-      core::LogLine(core::LogLevel::kInfo, "auth")
-          .kv("session", id_).kv("client", client_ip_).kv("user", user->name).emit();
-      session_.on_auth(user->name, {});
-      return drive();
+    switch (r.outcome) {
+      case LoginResult::Outcome::kOk:
+        user_ = r.user;
+        core::LogLine(core::LogLevel::kInfo, "auth")
+            .kv("session", id_).kv("client", client_ip_).kv("user", r.user->name).emit();
+        session_.on_auth(r.user->name, {});
+        break;
+      case LoginResult::Outcome::kLockedOut:
+        core::LogLine(core::LogLevel::kWarn, "auth-locked")
+            .kv("session", id_).kv("client", client_ip_).kv("user", login).emit();
+        session_.on_auth(std::nullopt,
+                         {454, "4.7.0",
+                          "Too many failed logins from this address; try again in " +
+                              std::to_string(r.retry_after_ms / 1000 + 1) + " seconds"});
+        break;
+      case LoginResult::Outcome::kBadCredentials:
+        core::LogLine(core::LogLevel::kWarn, "auth-failed")
+            .kv("session", id_).kv("client", client_ip_).kv("user", login)
+            .kv("delay_ms", r.delay_ms).emit();
+        session_.on_auth(std::nullopt, {535, "5.7.8", "Authentication credentials invalid"});
+        break;
     }
-    const int64_t delay = ctx_.throttle.record_failure(client_key_, now);
-    core::LogLine(core::LogLevel::kWarn, "auth-failed")
-        .kv("session", id_).kv("client", client_ip_).kv("user", login)
-        .kv("delay_ms", delay).emit();
-    delay_timer_.start(static_cast<uint64_t>(delay), [this] {
-      if (closed_) return;
-      session_.on_auth(std::nullopt, {535, "5.7.8", "Authentication credentials invalid"});
-      drive();
-    });
+    drive();
   }
 
   // Answers the session at once and returns false, or starts SPF and returns true: then
@@ -558,6 +546,7 @@ SmtpContext::SmtpContext(const Config& cfg, const policy::UserDb& users_db, queu
       throttle(policy::AuthThrottleConfig{
           static_cast<int>(cfg.auth_max_failures), int64_t(cfg.auth_window_s) * 1000,
           int64_t(cfg.auth_lockout_s) * 1000, 1000, int64_t(cfg.auth_max_delay_ms)}),
+      login(users_db, throttle),
       limiter(policy::ConnectionLimitsConfig{cfg.max_connections, cfg.max_connections_per_ip}),
       relay(policy::RelayConfig{cfg.trusted_networks, cfg.local_domains}),
       user_messages(cfg.user_messages, int64_t(cfg.rate_window_s) * 1000),
@@ -567,8 +556,6 @@ SmtpContext::SmtpContext(const Config& cfg, const policy::UserDb& users_db, queu
       ids(id_gen) {
   for (auto role : {ListenerRole::kSubmission, ListenerRole::kSubmissions, ListenerRole::kRelay})
     session[role_index(role)] = session_config(cfg, role, tls != nullptr);
-  auto dummy = policy::UserDb::hash_password("porter-timing-equaliser");
-  dummy_hash = dummy ? *dummy : std::string("$6$invalid$");
 }
 
 SmtpService::SmtpService(net::Loop& loop, SmtpContext& ctx) : loop_(loop), ctx_(ctx) {}
@@ -578,7 +565,8 @@ SmtpService::~SmtpService() { close(); }
 core::Status SmtpService::listen() {
   const Config& c = ctx_.config;
   bool relay_listener = false;
-  for (const ListenerConfig& lc : c.listeners) relay_listener |= lc.role == ListenerRole::kRelay;
+  for (const ListenerConfig& lc : c.listeners)
+    relay_listener |= lc.protocol == Protocol::kSmtp && lc.role == ListenerRole::kRelay;
   const bool inbound = relay_listener && (c.spf != CheckMode::kOff || c.dkim_verify ||
                                           c.dmarc != CheckMode::kOff);
   if (inbound || c.dmarc_alignment != AlignmentMode::kOff) {
@@ -587,7 +575,8 @@ core::Status SmtpService::listen() {
     checks_ = std::move(*checks);
   }
   for (const ListenerConfig& lc : ctx_.config.listeners) {
-    const bool implicit = lc.role == ListenerRole::kSubmissions;
+    if (lc.protocol != Protocol::kSmtp) continue;
+    const bool implicit = lc.implicit_tls;
     if (implicit && !ctx_.tls)
       return core::Status::invalid("listener " + lc.address + ":" + std::to_string(lc.port) +
                                    " has role submissions (implicit TLS) but no [tls] is configured");

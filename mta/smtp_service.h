@@ -24,6 +24,7 @@
 #include "core/queue_id.h"
 #include "mta/config.h"
 #include "mta/inbound_checks.h"
+#include "mta/login.h"
 #include "mta/net/listener.h"
 #include "mta/net/loop.h"
 #include "mta/net/tls_context.h"
@@ -46,7 +47,8 @@ struct SmtpContext {
   const policy::UserDb& users;
   queue::Writer& writer;
   std::shared_ptr<net::TlsContext> tls;  // null: no STARTTLS, no 465
-  policy::AuthThrottle throttle;
+  policy::AuthThrottle throttle;  // shared with POP3: one count of failed logins per client
+  LoginServices login;
   policy::ConnectionLimiter limiter;
   policy::RelayConfig relay;
   // [rate]: messages counted at MAIL, recipients at RCPT.
@@ -56,7 +58,6 @@ struct SmtpContext {
   policy::RateLimiter client_recipients;
   core::QueueIdGenerator& ids;
   core::SystemClock clock;
-  std::string dummy_hash;  // verified for unknown logins, so their timing matches known ones
   // Signs accepted mail whose From domain has a key; null when no [[dkim]] is configured.
   const policy::DkimSigner* dkim = nullptr;
   // Called on a session's loop after each durable commit (wakes delivery); may be empty.

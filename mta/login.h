@@ -1,0 +1,51 @@
+#pragma once
+// Login: checking a password for SMTP AUTH, POP3 and IMAP alike, with the failed-login
+// throttle (policy/auth_throttle.h) in front.
+//
+//   locked-out client   -> kLockedOut at once (the caller answers 454 4.7.0 / -ERR [AUTH] ...)
+//   password checked    -> on the worker pool (crypt is slow by design); an unknown login
+//                          still costs one hash of `dummy_hash`, so timing does not reveal
+//                          which logins exist
+//   failure             -> answered only after the throttle's growing delay (a timer)
+//
+// Threading: call on a loop thread; `done` runs later on that thread, exactly once unless
+// `owner` has expired or `delay` was stopped first (then never: a closed connection wants no
+// answer). `delay` belongs to `owner` (a connection's timer, stopped when it closes); the
+// services must outlive the call.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "core/clock.h"
+#include "mta/net/loop.h"
+#include "mta/net/timer.h"
+#include "policy/auth_throttle.h"
+#include "policy/users.h"
+
+namespace mta {
+
+struct LoginServices {
+  LoginServices(const policy::UserDb& users, policy::AuthThrottle& throttle);
+
+  const policy::UserDb& users;
+  policy::AuthThrottle& throttle;
+  std::string dummy_hash;  // verified for unknown logins
+  core::SystemClock clock;
+};
+
+struct LoginResult {
+  enum class Outcome { kOk, kLockedOut, kBadCredentials };
+  Outcome outcome = Outcome::kBadCredentials;
+  const policy::User* user = nullptr;  // when kOk
+  int64_t retry_after_ms = 0;          // when kLockedOut
+  int64_t delay_ms = 0;                // when kBadCredentials: how long the answer waited
+};
+
+// `client_key` is policy::client_key() of the client's address.
+void check_login(net::Loop& loop, LoginServices& services, const std::string& client_key,
+                 const std::string& login, std::string password, std::weak_ptr<void> owner,
+                 net::Timer& delay, std::function<void(LoginResult)> done);
+
+}  // namespace mta
