@@ -28,12 +28,6 @@ std::string hex_id(uint64_t n) {
   return buf;
 }
 
-// The key that limits and the login throttle count by (an IPv6 client by its /64).
-std::string client_key_of(const std::string& ip) {
-  auto parsed = core::IpAddress::parse(ip);
-  return parsed ? policy::client_key(*parsed) : ip;
-}
-
 bool trusted(const SmtpContext& ctx, const std::string& ip) {
   auto parsed = core::IpAddress::parse(ip);
   return parsed && policy::is_trusted(ctx.relay, *parsed);
@@ -69,7 +63,7 @@ class SmtpConnection final : public net::Connection::Handler,
         token_(std::move(token)),
         id_(hex_id(++g_session_counter)),
         client_ip_(conn->peer_ip()),
-        client_key_(client_key_of(client_ip_)),
+        client_key_(policy::client_key(client_ip_)),
         inbound_(role == ListenerRole::kRelay && !trusted(ctx, client_ip_)) {}
 
   void start() {
@@ -584,7 +578,7 @@ core::Status SmtpService::listen() {
     auto listener = std::make_unique<net::Listener>(
         loop_, lc.address, lc.port, implicit, implicit ? ctx_.tls : nullptr,
         [this, role, implicit](net::Connection* conn) {
-          auto acquired = ctx_.limiter.acquire(client_key_of(conn->peer_ip()));
+          auto acquired = ctx_.limiter.acquire(policy::client_key(conn->peer_ip()));
           if (!acquired.token) {
             const core::Reply r = policy::refusal_reply(acquired.refusal);
             core::LogLine(core::LogLevel::kWarn, "connection-refused")

@@ -13,4 +13,9 @@ std::string client_key(const core::IpAddress& ip) {
   return buf;
 }
 
+std::string client_key(const std::string& ip) {
+  auto parsed = core::IpAddress::parse(ip);
+  return parsed ? client_key(*parsed) : ip;
+}
+
 }  // namespace policy

@@ -16,5 +16,8 @@ namespace policy {
 
 // "192.0.2.1", or "2001:db8:1:2::/64".
 std::string client_key(const core::IpAddress& ip);
+// The same for a textual address as a connection reports it; text that is not an address
+// is its own key.
+std::string client_key(const std::string& ip);
 
 }  // namespace policy
