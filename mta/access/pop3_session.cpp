@@ -171,7 +171,8 @@ void Pop3Session::cmd_capa(std::string_view) {
   out_ += ".\r\n";
 }
 
-void Pop3Session::cmd_stls(std::string_view) {
+void Pop3Session::cmd_stls(std::string_view args) {
+  if (!args.empty()) return err("STLS takes no arguments");
   if (tls_) return err("Already using TLS");
   if (!cfg_.starttls_available) return err("STLS not available");
   ok("Begin TLS negotiation");

@@ -107,6 +107,8 @@ TEST_CASE("pop3: no login before TLS, and STLS discards what was pipelined", "[a
   CHECK(s.take_output() == "-ERR [AUTH] Log in only after STLS\r\n");
   s.receive("AUTH PLAIN AGFsaWNlAHB3\r\n");
   CHECK(s.take_output() == "-ERR [AUTH] Log in only after STLS\r\n");
+  s.receive("STLS now\r\n");
+  CHECK(s.take_output() == "-ERR STLS takes no arguments\r\n");
   s.receive("STLS\r\nUSER injected\r\n");
   CHECK(s.take_output() == "+OK Begin TLS negotiation\r\n");
   REQUIRE(s.waiting() == Pop3Wait::kStartTls);
