@@ -4,6 +4,7 @@
 #include <atomic>
 #include <deque>
 #include <list>
+#include <map>
 #include <optional>
 #include <utility>
 
@@ -13,10 +14,11 @@
 #include "dns/mx.h"
 #include "dns/post.h"
 #include "mta/failure_policy.h"
+#include "mta/local_delivery.h"
 #include "mta/net/connection.h"
 #include "mta/net/tls_context.h"
 #include "mta/smtp/client_session.h"
-#include "policy/relay.h"
+#include "policy/rate_limit.h"
 #include "queue/retry.h"
 #include "queue/store.h"
 
@@ -26,6 +28,7 @@ namespace {
 using Kind = AttemptOutcome::Kind;
 
 constexpr int64_t kBacklogPollMs = 50;
+constexpr int64_t kThrottleWindowMs = 60'000;
 
 // One message taken from the scheduler, until every recipient has an outcome.
 struct MessageWork {
@@ -33,6 +36,8 @@ struct MessageWork {
   std::vector<AttemptOutcome> outcomes;
   int jobs_left = 0;
   int64_t started_ms = 0;
+  std::optional<LocalDelivery::Plan> local;  // its recipients in our own domains
+  std::optional<int64_t> due_by;             // recipients held back by a throttle: come back then
 };
 
 // Recipients of one message for one destination.
@@ -60,9 +65,10 @@ std::string reply_text(const core::Reply& r) {
 }  // namespace
 
 struct DeliveryService::Impl {
-  Impl(net::Loop& l, const Config& c, queue::Db& d, queue::Writer& w, core::QueueIdGenerator& i)
+  Impl(net::Loop& l, const Config& c, queue::Db& d, queue::Writer& w, core::QueueIdGenerator& i,
+       const policy::LocalRecipients& local_recipients, mailbox::Store& mailboxes)
       : loop(l), config(c), db(d), writer(w), ids(i), tick(l), rng(std::random_device{}()),
-        relay{c.trusted_networks, c.local_domains} {
+        local_recipients(local_recipients), local_delivery(local_recipients, mailboxes, d) {
     retry.backoff_ms.clear();
     for (uint32_t s : c.retry_s) retry.backoff_ms.push_back(int64_t(s) * 1000);
     retry.max_lifetime_ms = int64_t(c.max_lifetime_s) * 1000;
@@ -80,7 +86,14 @@ struct DeliveryService::Impl {
   queue::RetryPolicy retry;
   net::Timer tick;
   std::mt19937 rng;
-  const policy::RelayConfig relay;  // which domains are ours
+  const policy::LocalRecipients& local_recipients;  // which domains are ours, and who is there
+  LocalDelivery local_delivery;
+  // Messages started per destination domain in the last minute, one limiter per limit value
+  // (a domain's limit is the most specific [[delivery.throttle]]).
+  std::map<uint32_t, std::unique_ptr<policy::RateLimiter>> throttles;
+  // Per throttled domain, when the last message held back was told to come back: the next
+  // one comes a slot (a minute / limit) later, so a backlog returns at the allowed rate.
+  std::unordered_map<std::string, int64_t> throttle_tail;
   std::unique_ptr<dns::Poster> poster;
   std::unique_ptr<dns::Resolver> upstream;
   std::unique_ptr<dns::CachingResolver> resolver;
@@ -98,9 +111,14 @@ struct DeliveryService::Impl {
   void schedule_tick(int64_t delay_ms);
   void pump();
   void add_message(queue::MessageRecord record);
+  bool throttled(MessageWork& work, const std::string& domain, int64_t now);
   void dispatch(Destination& d);
   void report(const Job& job, std::vector<AttemptOutcome> outcomes);
+  core::LogLine log_outcome(const MessageWork& w, const AttemptOutcome& o, std::string_view relay,
+                            int64_t now) const;
   void finish(const std::shared_ptr<MessageWork>& work);
+  void settled(const std::shared_ptr<MessageWork>& work,
+               const std::shared_ptr<LocalDelivery::Appends>& appends, const core::Status& s);
   void attempt_done(Attempt* a, Destination& d);
 };
 
@@ -481,6 +499,7 @@ void DeliveryService::Impl::schedule_tick(int64_t delay_ms) {
 
 void DeliveryService::Impl::pump() {
   const int64_t now = clock.now_ms();
+  std::erase_if(throttle_tail, [now](const auto& e) { return e.second <= now; });
   const size_t room = static_cast<size_t>(config.max_delivery_connections) * 4;
   if (static_cast<size_t>(in_flight_messages) < room) {
     auto due = scheduler->take_due(now, room - static_cast<size_t>(in_flight_messages));
@@ -510,27 +529,30 @@ void DeliveryService::Impl::pump() {
 
 void DeliveryService::Impl::add_message(queue::MessageRecord record) {
   auto work = std::make_shared<MessageWork>();
-  work->started_ms = clock.now_ms();
+  const int64_t now = clock.now_ms();
+  work->started_ms = now;
   work->record = std::move(record);
   ++in_flight_messages;
   const auto& env = work->record.envelope;
-  std::unordered_map<std::string, std::vector<size_t>> by_dest;
+  std::vector<size_t> local_rcpts;
+  std::map<std::string, std::vector<size_t>> by_domain;
   for (size_t i = 0; i < env.recipients.size(); ++i) {
     if (i < work->record.status.size() &&
         work->record.status[i].state != queue::RecipientState::kPending)
       continue;
     const std::string& domain = env.recipients[i].address.domain;
-    if (policy::is_local_domain(relay, domain)) {
-      // Local mailboxes do not exist yet: the recipient waits in the queue.
-      AttemptOutcome o;
-      o.rcpt = i;
-      o.kind = Kind::kTemporary;
-      o.reply = "451 4.3.2 local mailbox delivery is not available yet";
-      o.status = "4.3.2";
-      work->outcomes.push_back(o);
-      continue;
+    if (local_recipients.is_local_domain(domain)) {
+      local_rcpts.push_back(i);
+    } else {
+      by_domain[domain].push_back(i);
     }
-    by_dest[config.smarthost.empty() ? domain : "[" + config.smarthost + "]"].push_back(i);
+  }
+  if (!local_rcpts.empty()) work->local = local_delivery.plan(work->record, local_rcpts);
+  std::unordered_map<std::string, std::vector<size_t>> by_dest;
+  for (auto& [domain, rcpts] : by_domain) {
+    if (throttled(*work, domain, now)) continue;
+    auto& dest = by_dest[config.smarthost.empty() ? domain : "[" + config.smarthost + "]"];
+    dest.insert(dest.end(), rcpts.begin(), rcpts.end());
   }
   work->jobs_left = static_cast<int>(by_dest.size());
   if (by_dest.empty()) return finish(work);
@@ -542,6 +564,30 @@ void DeliveryService::Impl::add_message(queue::MessageRecord record) {
     }
     d.queue.push_back(Job{work, std::move(rcpts)});
   }
+}
+
+// Counts one message started toward `domain`, or, over its limit, leaves the domain's
+// recipients without an outcome (no attempt counted, no DSN) and has the message come back
+// when the window has room, behind those already waiting. A sliding window rather than a
+// token bucket: a receiver that publishes "N per minute" means in any minute, and a bucket
+// of N would let 2N through in one (a full bucket, then its refill).
+bool DeliveryService::Impl::throttled(MessageWork& work, const std::string& domain, int64_t now) {
+  const uint32_t limit = throttle_for(config, domain);
+  if (limit == 0) return false;
+  auto& limiter = throttles[limit];
+  if (!limiter) limiter = std::make_unique<policy::RateLimiter>(limit, kThrottleWindowMs);
+  const auto d = limiter->take(domain, now);
+  if (d.allowed) return false;
+  int64_t when = now + d.retry_after_ms;
+  int64_t& tail = throttle_tail[domain];
+  if (tail > now) when = std::max(when, tail + kThrottleWindowMs / limit);
+  tail = when;
+  work.due_by = std::min(work.due_by.value_or(when), when);
+  core::LogLine(core::LogLevel::kInfo, "throttled")
+      .kv("id", work.record.id).kv("domain", domain)
+      .kv("limit", std::to_string(limit) + "/min")
+      .kv("retry_in", std::to_string((when - now + 999) / 1000) + "s").emit();
+  return true;
 }
 
 void DeliveryService::Impl::dispatch(Destination& d) {
@@ -558,33 +604,70 @@ void DeliveryService::Impl::report(const Job& job, std::vector<AttemptOutcome> o
   MessageWork& w = *job.work;
   const int64_t now = clock.now_ms();
   for (auto& o : outcomes) {
-    const auto& rcpt = w.record.envelope.recipients.at(o.rcpt);
-    const char* status = o.kind == Kind::kDelivered   ? "sent"
-                         : o.kind == Kind::kTemporary ? "deferred"
-                                                      : "bounced";
-    core::LogLine(o.kind == Kind::kDelivered ? core::LogLevel::kInfo : core::LogLevel::kWarn,
-                  "delivery")
-        .kv("id", w.record.id).kv("to", "<" + rcpt.address.str() + ">")
-        .kv("relay", o.remote_mta.empty() ? "none" : o.remote_mta)
-        .kv("delay", std::to_string((now - w.record.envelope.received_at_ms) / 1000) + "s")
-        .kv("dsn", o.status.empty() ? "4.0.0" : o.status).kv("status", status)
-        .remark(o.reply).emit();
+    log_outcome(w, o, o.remote_mta.empty() ? "none" : o.remote_mta, now).remark(o.reply).emit();
     w.outcomes.push_back(std::move(o));
   }
   if (--w.jobs_left == 0) finish(job.work);
 }
 
+core::LogLine DeliveryService::Impl::log_outcome(const MessageWork& w, const AttemptOutcome& o,
+                                                 std::string_view relay, int64_t now) const {
+  const auto& rcpt = w.record.envelope.recipients.at(o.rcpt);
+  const char* status = o.kind == Kind::kDelivered   ? "sent"
+                       : o.kind == Kind::kTemporary ? "deferred"
+                                                    : "bounced";
+  core::LogLine line(o.kind == Kind::kDelivered ? core::LogLevel::kInfo : core::LogLevel::kWarn,
+                     "delivery");
+  line.kv("id", w.record.id).kv("to", "<" + rcpt.address.str() + ">").kv("relay", relay)
+      .kv("delay", std::to_string((now - w.record.envelope.received_at_ms) / 1000) + "s")
+      .kv("dsn", o.status.empty() ? "4.0.0" : o.status).kv("status", status);
+  return line;
+}
+
 void DeliveryService::Impl::finish(const std::shared_ptr<MessageWork>& work) {
-  const std::string id = work->record.id;
-  failure->settle(work->record, std::move(work->outcomes), clock.now_ms(),
-                  [this, id](core::Status s) {
-                    loop.post([this, id, s] {
-                      --in_flight_messages;
-                      if (!s)
-                        core::LogLine(core::LogLevel::kError, "settle-failed")
-                            .kv("id", id).remark(s.to_string()).emit();
-                    });
-                  });
+  const int64_t now = clock.now_ms();
+  std::shared_ptr<LocalDelivery::Appends> appends;
+  if (work->local) {
+    appends = local_delivery.prepare(work->record, *work->local, now);
+    for (auto& o : work->local->outcomes) {
+      // Deliveries are logged once committed (settled), with where they went.
+      if (o.kind != Kind::kDelivered) log_outcome(*work, o, "local", now).remark(o.reply).emit();
+      work->outcomes.push_back(o);
+    }
+  }
+  queue::Writer::Fill fill;
+  if (appends) fill = [appends](rocksdb::WriteBatch& b) { appends->stage(b); };
+  failure->settle(
+      work->record, work->outcomes, now,
+      [this, work, appends](core::Status s) {
+        if (appends) appends->settled(s);  // on the writer thread, before its next batch
+        loop.post([this, work, appends, s] { settled(work, appends, s); });
+      },
+      std::move(fill), work->due_by);
+}
+
+void DeliveryService::Impl::settled(const std::shared_ptr<MessageWork>& work,
+                                    const std::shared_ptr<LocalDelivery::Appends>& appends,
+                                    const core::Status& s) {
+  --in_flight_messages;
+  if (!s) {
+    core::LogLine(core::LogLevel::kError, "settle-failed")
+        .kv("id", work->record.id).remark(s.to_string()).emit();
+    return;
+  }
+  if (!appends) return;
+  const int64_t now = clock.now_ms();
+  const auto& copies = work->local->copies;
+  for (size_t i = 0; i < copies.size() && i < appends->appended().size(); ++i) {
+    const mailbox::Appended& a = appends->appended()[i];
+    AttemptOutcome o;
+    o.rcpt = copies[i].rcpt;
+    o.kind = Kind::kDelivered;
+    o.status = "2.0.0";
+    log_outcome(*work, o, "local", now)
+        .kv("user", a.user).kv("mailbox", a.mailbox).kv("uid", int64_t(a.uid))
+        .remark("250 2.0.0 delivered to " + a.mailbox).emit();
+  }
 }
 
 void DeliveryService::Impl::attempt_done(Attempt* a, Destination& d) {
@@ -601,8 +684,10 @@ void DeliveryService::Impl::attempt_done(Attempt* a, Destination& d) {
 }
 
 DeliveryService::DeliveryService(net::Loop& loop, const Config& config, queue::Db& db,
-                                 queue::Writer& writer, core::QueueIdGenerator& ids)
-    : impl_(std::make_unique<Impl>(loop, config, db, writer, ids)) {}
+                                 queue::Writer& writer, core::QueueIdGenerator& ids,
+                                 const policy::LocalRecipients& local_recipients,
+                                 mailbox::Store& mailboxes)
+    : impl_(std::make_unique<Impl>(loop, config, db, writer, ids, local_recipients, mailboxes)) {}
 
 DeliveryService::~DeliveryService() = default;
 

@@ -11,10 +11,16 @@
 // (MX by preference, or the smarthost's address), tries the hops in order, and reports each
 // recipient's outcome; when every job of a message has reported, the failure policy
 // (mta/failure_policy.h) decides and the scheduler records it in one durable batch.
+// Recipients in our own domains go to their mailboxes instead (mta/local_delivery.h), in
+// that same batch. A destination domain with a throttle (`throttle_for`) gets at most that
+// many messages started per minute (a sliding window); a message over it keeps those
+// recipients without an attempt or a DSN and comes back when the window has room.
 //
 // Thread safety: everything runs on the delivery loop; start() and stop() are called there
 // (or before run()).
-// Limits: mail for local domains waits in the queue until local delivery exists.
+// Limits: the local recipients of a message that also has remote ones are stored when the
+// remote attempt ends (one settle per message). Throttles count messages when they are
+// taken from the queue, so a message waiting behind the connection limit counts early.
 
 #include <memory>
 #include <optional>
@@ -38,13 +44,21 @@ class Poster;
 namespace net {
 class TlsContext;
 }
+namespace policy {
+class LocalRecipients;
+}
+namespace mta::mailbox {
+class Store;
+}
 
 namespace mta {
 
 class DeliveryService {
  public:
+  // `local_recipients` and `mailboxes` must outlive the service.
   DeliveryService(net::Loop& loop, const Config& config, queue::Db& db, queue::Writer& writer,
-                  core::QueueIdGenerator& ids);
+                  core::QueueIdGenerator& ids, const policy::LocalRecipients& local_recipients,
+                  mailbox::Store& mailboxes);
   ~DeliveryService();
   DeliveryService(const DeliveryService&) = delete;
   DeliveryService& operator=(const DeliveryService&) = delete;

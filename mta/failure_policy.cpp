@@ -31,7 +31,8 @@ FailurePolicy::FailurePolicy(const Config& config, queue::Db& db, queue::Schedul
 
 void FailurePolicy::settle(const queue::MessageRecord& record,
                            std::vector<AttemptOutcome> outcomes, int64_t now_ms,
-                           std::function<void(core::Status)> done) {
+                           std::function<void(core::Status)> done, queue::Writer::Fill local,
+                           std::optional<int64_t> due_by_ms) {
   const core::Envelope& env = record.envelope;
   const bool expired = queue::expired(retry_, record.created_ms, now_ms);
   std::vector<queue::Outcome> recorded;
@@ -62,7 +63,7 @@ void FailurePolicy::settle(const queue::MessageRecord& record,
       if (o.remote_dsn) continue;
       DsnRecipient d;
       d.recipient = rcpt;
-      d.action = DsnRecipient::Action::kRelayed;
+      d.action = o.local ? DsnRecipient::Action::kDelivered : DsnRecipient::Action::kRelayed;
       d.status = o.status.empty() ? "2.0.0" : o.status;
       d.remote_mta = host_of(o.remote_mta);
       d.diagnostic = o.reply;
@@ -130,18 +131,19 @@ void FailurePolicy::settle(const queue::MessageRecord& record,
   }
 
   queue::Writer::Fill extra;
-  if (!notices.empty()) {
+  if (!notices.empty() || local) {
     auto shared = std::make_shared<std::vector<queue::NewMessage>>(std::move(notices));
-    extra = [this, shared](rocksdb::WriteBatch& batch) {
+    extra = [this, shared, local = std::move(local)](rocksdb::WriteBatch& batch) {
       for (auto& m : *shared) {
         // The writer rolls back this part of the batch and reports the failure.
         if (auto s = queue::add_new_message(db_, batch, m); !s) throw std::runtime_error(s.message());
       }
+      if (local) local(batch);
     };
   }
   scheduler_.settle(
       record.id, recorded, std::move(extra),
-      [done = std::move(done)](core::Status s, queue::SettleResult) { done(s); }, warn);
+      [done = std::move(done)](core::Status s, queue::SettleResult) { done(s); }, warn, due_by_ms);
 }
 
 }  // namespace mta

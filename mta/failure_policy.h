@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,7 @@
 #include "queue/record.h"
 #include "queue/retry.h"
 #include "queue/scheduler.h"
+#include "queue/writer.h"
 
 namespace mta {
 
@@ -38,6 +40,7 @@ struct AttemptOutcome {
   std::string remote_mta;    // "mx.example.com[192.0.2.1]:25", or "" when none answered
   bool from_remote = false;  // reply came from the remote server
   bool remote_dsn = false;   // the server offered DSN, so NOTIFY went on with the mail
+  bool local = false;        // delivered into a mailbox here: a success DSN says "delivered"
 };
 
 class FailurePolicy {
@@ -46,9 +49,14 @@ class FailurePolicy {
                 core::QueueIdGenerator& ids, const queue::RetryPolicy& retry);
 
   // Records the outcomes of every recipient attempted for `record`, queues any DSN in the
-  // same batch, and calls `done` on the writer thread when it is durable.
+  // same batch, and calls `done` on the writer thread when it is durable (or at once, on the
+  // calling thread, when the scheduler refuses the settle before writing).
+  // `local` adds the mailbox appends of local deliveries to that batch, last (see
+  // mailbox::Store on why last); if it throws, nothing of the settle is written. `due_by_ms`
+  // is passed to Scheduler::settle (recipients held back by a throttle, without outcome).
   void settle(const queue::MessageRecord& record, std::vector<AttemptOutcome> outcomes,
-              int64_t now_ms, std::function<void(core::Status)> done);
+              int64_t now_ms, std::function<void(core::Status)> done,
+              queue::Writer::Fill local = {}, std::optional<int64_t> due_by_ms = std::nullopt);
 
  private:
   const Config& config_;

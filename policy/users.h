@@ -17,6 +17,7 @@
 // which works per client address); local parts are compared ASCII-case-insensitively (see
 // may_send_as).
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -31,6 +32,7 @@ struct User {
   std::string name;  // the login, as given in AUTH
   std::string password_hash;
   std::vector<std::string> addresses;  // "alice@example.com" or "@example.com"
+  uint64_t quota_bytes = 0;            // mailbox quota; 0: none
 };
 
 class UserDb {
@@ -43,6 +45,7 @@ class UserDb {
   // The user whose login equals `login` ignoring ASCII case, or nullptr.
   const User* find(std::string_view login) const;
   size_t size() const { return users_.size(); }
+  const std::vector<User>& all() const { return users_; }
 
   // True if `password` hashes to `hash`. A hash that is malformed, locked ("!...", "*..."),
   // empty or of a legacy method never verifies. The final comparison runs in constant time.

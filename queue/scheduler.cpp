@@ -50,7 +50,7 @@ struct Plan {
 
 core::Result<Plan> plan_settle(MessageRecord record, const std::vector<Outcome>& outcomes,
                                const RetryPolicy& policy, int64_t now, bool mark_delay_warned,
-                               std::mt19937_64& rng) {
+                               std::optional<int64_t> due_by, std::mt19937_64& rng) {
   for (const Outcome& o : outcomes)
     if (o.rcpt >= record.status.size())
       return core::Status::invalid("queue: settle of " + record.id + ": recipient " +
@@ -61,6 +61,7 @@ core::Result<Plan> plan_settle(MessageRecord record, const std::vector<Outcome>&
   plan.old_key = schedule_key(record.next_attempt_ms, record.id);
 
   std::vector<bool> tried(record.status.size());
+  bool deferred_now = false;  // some recipient tried by this attempt is still pending
   for (const Outcome& o : outcomes) {
     RecipientStatus& s = record.status[o.rcpt];
     if (s.state != RecipientState::kPending) continue;  // states only move forward
@@ -74,6 +75,8 @@ core::Result<Plan> plan_settle(MessageRecord record, const std::vector<Outcome>&
     } else if (o.kind == Outcome::Kind::kFailed) {
       s.state = RecipientState::kFailed;
       result.newly_failed.push_back(o.rcpt);
+    } else {
+      deferred_now = true;
     }
   }
   if (mark_delay_warned) record.delay_warned = true;
@@ -92,14 +95,21 @@ core::Result<Plan> plan_settle(MessageRecord record, const std::vector<Outcome>&
 
   if (has_pending(record)) {
     uint32_t most = 0;
-    for (const RecipientStatus& s : record.status)
+    bool tried_ever = false;
+    for (const RecipientStatus& s : record.status) {
       if (s.state == RecipientState::kPending) most = std::max(most, s.attempts);
+      tried_ever = tried_ever || s.attempts > 0;
+    }
     // One last attempt at the deadline rather than a backoff step past it.
     const int64_t deadline = policy.max_lifetime_ms > kNever - record.created_ms
                                  ? kNever
                                  : record.created_ms + policy.max_lifetime_ms;
-    record.next_attempt_ms = std::min(next_attempt_ms(policy, most, now, rng), deadline);
-    record.state = MessageState::kDeferred;
+    // Recipients held back (due_by) come back then; recipients tried now, after their backoff.
+    int64_t next = kNever;
+    if (deferred_now || !due_by) next = next_attempt_ms(policy, most, now, rng);
+    if (due_by) next = std::min(next, std::max(*due_by, now + 1));
+    record.next_attempt_ms = std::min(next, deadline);
+    if (tried_ever) record.state = MessageState::kDeferred;
     result.next_attempt_ms = record.next_attempt_ms;
     result.delay_warning_due = delay_warning_due(policy, record, now);
     plan.encoded = encode_record(record);
@@ -212,14 +222,16 @@ core::Result<std::optional<int64_t>> Scheduler::next_due_ms() const {
 }
 
 void Scheduler::settle(const std::string& id, const std::vector<Outcome>& outcomes,
-                       Writer::Fill extra, SettleDone done, bool mark_delay_warned) {
+                       Writer::Fill extra, SettleDone done, bool mark_delay_warned,
+                       std::optional<int64_t> due_by_ms) {
   if (!is_leased(id)) {
     done(core::Status::invalid("queue: settle of " + id + ", which is not leased"), {});
     return;
   }
   auto record = get(db_, id);
   core::Result<Plan> plan = record ? plan_settle(std::move(record).value(), outcomes, policy_,
-                                                 clock_.now_ms(), mark_delay_warned, rng_)
+                                                 clock_.now_ms(), mark_delay_warned, due_by_ms,
+                                                 rng_)
                                    : core::Result<Plan>(record.status());
   if (!plan) {
     release(id);

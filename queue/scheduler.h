@@ -97,6 +97,10 @@ class Scheduler {
   // - else the message is deferred: due at next_attempt_ms() for the most attempts among
   //   pending recipients, but no later than its expiry (one last try at the deadline); the
   //   old schedule entry is replaced.
+  // - due_by_ms is for recipients this attempt left alone (a throttled destination), which
+  //   wait without an attempt counted: the message is due then (never before now + 1 ms),
+  //   or at the backoff time if a recipient deferred by this attempt comes first. A message
+  //   none of whose recipients was ever tried stays active.
   // - mark_delay_warned records that the delay warning was sent. To send one, check
   //   delay_warning_due() on the leased record before settling and queue the warning in
   //   `extra` with this flag, so that the warning and the flag commit together.
@@ -107,7 +111,8 @@ class Scheduler {
   // is due again at its old time (an attempt that delivered will be repeated). kInvalid for
   // an ID that is not leased or a recipient index out of range.
   void settle(const std::string& id, const std::vector<Outcome>& outcomes, Writer::Fill extra,
-              SettleDone done, bool mark_delay_warned = false);
+              SettleDone done, bool mark_delay_warned = false,
+              std::optional<int64_t> due_by_ms = std::nullopt);
 
   // Ends a lease without an outcome (shutdown mid-attempt).
   void release(const std::string& id);
