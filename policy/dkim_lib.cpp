@@ -1,6 +1,10 @@
 #include "policy/dkim_lib.h"
 
+#include <openssl/bio.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/provider.h>
 
 #include <algorithm>
 #include <array>
@@ -32,6 +36,19 @@ DKIM_STAT feed(DKIM* dkim, std::string_view message, bool header_section_only) {
   return dkim_chunk(dkim, nullptr, 0);
 }
 
+// Makes `ctx` this thread's default library context (what OpenSSL calls with a NULL context
+// use, as libopendkim's do) until the end of the scope.
+class ThreadDefaultContext {
+ public:
+  explicit ThreadDefaultContext(OSSL_LIB_CTX* ctx) : previous_(OSSL_LIB_CTX_set0_default(ctx)) {}
+  ~ThreadDefaultContext() { OSSL_LIB_CTX_set0_default(previous_); }
+  ThreadDefaultContext(const ThreadDefaultContext&) = delete;
+  ThreadDefaultContext& operator=(const ThreadDefaultContext&) = delete;
+
+ private:
+  OSSL_LIB_CTX* previous_;
+};
+
 }  // namespace
 
 void HandleFreer::operator()(DKIM* dkim) const {
@@ -54,6 +71,52 @@ DKIM_STAT feed_message(DKIM* dkim, std::string_view message) {
 
 DKIM_STAT feed_header_section(DKIM* dkim, std::string_view message) {
   return feed(dkim, message, /*header_section_only=*/true);
+}
+
+std::shared_ptr<const KeyLoader> KeyLoader::create() {
+  OSSL_LIB_CTX* ctx = OSSL_LIB_CTX_new();
+  if (ctx == nullptr) return nullptr;
+  // A context with no provider loaded activates the default one on first use; loading "null"
+  // keeps it empty.
+  if (OSSL_PROVIDER_load(ctx, "null") == nullptr) {
+    OSSL_LIB_CTX_free(ctx);
+    ERR_clear_error();
+    return nullptr;
+  }
+  return std::shared_ptr<const KeyLoader>(new KeyLoader(ctx));
+}
+
+// Also unloads the "null" provider.
+KeyLoader::~KeyLoader() { OSSL_LIB_CTX_free(ctx_); }
+
+bool KeyLoader::can_load(const std::string& pem, dkim_alg_t alg) const {
+  // The same call on the same bytes as dkim_privkey_load() (which measures the key with
+  // strlen()), but refusing to ask for a passphrase.
+  BIO* bio = BIO_new_mem_buf(pem.c_str(), -1);
+  if (bio == nullptr) return false;
+  pem_password_cb* no_passphrase = [](char*, int, int, void*) { return 0; };
+  EVP_PKEY* key = nullptr;
+  {
+    ThreadDefaultContext scope(ctx_);
+    key = PEM_read_bio_PrivateKey(bio, nullptr, no_passphrase, nullptr);
+  }
+  BIO_free(bio);
+  const int want = alg == DKIM_SIGN_ED25519SHA256 ? EVP_PKEY_ED25519 : EVP_PKEY_RSA;
+  const bool ok = key != nullptr && EVP_PKEY_get_base_id(key) == want;
+  EVP_PKEY_free(key);
+  ERR_clear_error();
+  return ok;
+}
+
+DKIM_STAT KeyLoader::load(DKIM* dkim) const {
+  DKIM_STAT status = DKIM_STAT_OK;
+  {
+    ThreadDefaultContext scope(ctx_);
+    status = dkim_privkey_load(dkim);
+  }
+  // The handle, and with it HandleFreer's clearing, may be given up after a failure.
+  if (status != DKIM_STAT_OK) ERR_clear_error();
+  return status;
 }
 
 std::string describe(DKIM* dkim, DKIM_STAT status) {

@@ -47,6 +47,10 @@ std::string with_crlf(std::string_view folded) {
   return out;
 }
 
+dkim_alg_t alg_of(const DkimKey& key) {
+  return key.algorithm == kDkimEd25519Sha256 ? DKIM_SIGN_ED25519SHA256 : DKIM_SIGN_RSASHA256;
+}
+
 }  // namespace
 
 core::Result<DkimSigner> DkimSigner::create(std::vector<DkimKey> keys) {
@@ -58,21 +62,29 @@ core::Result<DkimSigner> DkimSigner::create(std::vector<DkimKey> keys) {
   auto lib = dkim_internal::make_lib(DKIM_LIBFLAGS_FIXCRLF);
   if (!lib) return core::Status::temporary("dkim: OpenDKIM could not start");
   if (core::Status s = configure(lib.get()); !s) return s;
-  return DkimSigner(std::move(lib), std::move(keys));
+  // Without a loader every key is read by OpenDKIM itself: slower, same signatures.
+  auto loader = dkim_internal::KeyLoader::create();
+  std::vector<SigningKey> signing;
+  signing.reserve(keys.size());
+  for (DkimKey& key : keys) {
+    const bool preload = loader && loader->can_load(key.private_key_pem, alg_of(key));
+    signing.push_back(SigningKey{std::move(key), preload});
+  }
+  return DkimSigner(std::move(lib), std::move(loader), std::move(signing));
 }
 
 bool DkimSigner::has_key(std::string_view domain) const {
-  for (const DkimKey& key : keys_)
-    if (core::iequals(key.domain, domain)) return true;
+  for (const SigningKey& k : keys_)
+    if (core::iequals(k.key.domain, domain)) return true;
   return false;
 }
 
 core::Result<std::string> DkimSigner::sign(std::string_view message,
                                            std::string_view domain) const {
   std::string fields;
-  for (const DkimKey& key : keys_) {
-    if (!core::iequals(key.domain, domain)) continue;
-    auto field = sign_one(message, key);
+  for (const SigningKey& k : keys_) {
+    if (!core::iequals(k.key.domain, domain)) continue;
+    auto field = sign_one(message, k);
     if (!field) return field.status();
     fields += *field;
   }
@@ -81,17 +93,28 @@ core::Result<std::string> DkimSigner::sign(std::string_view message,
   return fields;
 }
 
-core::Result<std::string> DkimSigner::sign_one(std::string_view message, const DkimKey& key) const {
-  const dkim_alg_t alg =
-      key.algorithm == kDkimEd25519Sha256 ? DKIM_SIGN_ED25519SHA256 : DKIM_SIGN_RSASHA256;
+core::Result<std::string> DkimSigner::sign_one(std::string_view message,
+                                               const SigningKey& signing) const {
+  const DkimKey& key = signing.key;
   DKIM_STAT status = DKIM_STAT_OK;
   HandlePtr dkim(
       dkim_sign(lib_.get(), dkim_internal::kHandleId, nullptr,
                 reinterpret_cast<dkim_sigkey_t>(const_cast<char*>(key.private_key_pem.c_str())),
                 reinterpret_cast<const unsigned char*>(key.selector.c_str()),
                 reinterpret_cast<const unsigned char*>(key.domain.c_str()), DKIM_CANON_RELAXED,
-                DKIM_CANON_RELAXED, alg, -1, &status));
+                DKIM_CANON_RELAXED, alg_of(key), -1, &status));
   if (!dkim) return core::Status::temporary("dkim: " + dkim_internal::describe(nullptr, status));
+  if (signing.preload) {
+    status = loader_->load(dkim.get());
+    if (status != DKIM_STAT_OK) {
+      std::string why = "dkim: cannot load the key for " + key.domain + ": " +
+                        dkim_internal::describe(dkim.get(), status);
+      // Leaked, not freed: after a failed load the handle points at a BIO libopendkim has
+      // already freed (see KeyLoader::can_load), and dkim_free() would free it again.
+      (void)dkim.release();
+      return core::Status::temporary(std::move(why));
+    }
+  }
   status = dkim_internal::feed_message(dkim.get(), message);
   if (status == DKIM_STAT_OK) status = dkim_eom(dkim.get(), nullptr);
   unsigned char* value = nullptr;

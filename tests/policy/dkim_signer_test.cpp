@@ -1,5 +1,7 @@
 #include "policy/dkim_signer.h"
 
+#include <openssl/evp.h>
+
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <chrono>
@@ -9,6 +11,7 @@
 #include "core/address.h"
 #include "core/header.h"
 #include "dkim_test_support.h"
+#include "policy/dkim_lib.h"
 
 namespace {
 
@@ -168,6 +171,62 @@ TEST_CASE("unit: create refuses unusable keys and says which", "[policy][unit]")
   CHECK(signer.status().kind() == core::Status::Kind::kInvalid);
   CHECK_THAT(signer.status().message(), Catch::Contains(why));
   CHECK_THAT(signer.status().message(), Catch::Contains("dkim key"));
+}
+
+// The DKIM-Signature field OpenDKIM makes for kMessage, at a fixed t=, with the key loaded by
+// `loader` ahead of dkim_eom() or, without one, by OpenDKIM itself.
+std::string opendkim_field(const std::string& pem, const policy::dkim_internal::KeyLoader* loader) {
+  namespace di = policy::dkim_internal;
+  auto lib = di::make_lib(DKIM_LIBFLAGS_FIXCRLF);
+  REQUIRE(lib);
+  uint64_t fixed_time = 1700000000;
+  REQUIRE(dkim_options(lib.get(), DKIM_OP_SETOPT, DKIM_OPTS_FIXEDTIME, &fixed_time,
+                       sizeof fixed_time) == DKIM_STAT_OK);
+  DKIM_STAT status = DKIM_STAT_OK;
+  di::HandlePtr dkim(dkim_sign(lib.get(), di::kHandleId, nullptr,
+                               reinterpret_cast<dkim_sigkey_t>(const_cast<char*>(pem.c_str())),
+                               reinterpret_cast<const unsigned char*>("test"),
+                               reinterpret_cast<const unsigned char*>("example.com"),
+                               DKIM_CANON_RELAXED, DKIM_CANON_RELAXED, DKIM_SIGN_RSASHA256, -1,
+                               &status));
+  REQUIRE(dkim);
+  if (loader != nullptr) {
+    REQUIRE(loader->load(dkim.get()) == DKIM_STAT_OK);
+    // The thread's default library context is back: a digest is found in it again.
+    EVP_MD* sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+    CHECK(sha256 != nullptr);
+    EVP_MD_free(sha256);
+  }
+  REQUIRE(di::feed_message(dkim.get(), kMessage) == DKIM_STAT_OK);
+  REQUIRE(dkim_eom(dkim.get(), nullptr) == DKIM_STAT_OK);
+  unsigned char* value = nullptr;
+  size_t len = 0;
+  REQUIRE(dkim_getsighdr_d(dkim.get(), 16, &value, &len) == DKIM_STAT_OK);
+  return std::string(reinterpret_cast<char*>(value), len);
+}
+
+TEST_CASE("unit: an RSA key loaded ahead by KeyLoader signs exactly as OpenDKIM's own loading",
+          "[policy][unit]") {
+  const std::string file = GENERATE("2048_testkey.key", "2048_testkey_PKCS8.key");
+  CAPTURE(file);
+  const std::string pem = dkimpy_file(file);
+  const auto loader = policy::dkim_internal::KeyLoader::create();
+  REQUIRE(loader);
+  REQUIRE(loader->can_load(pem, DKIM_SIGN_RSASHA256));
+  // RSA PKCS#1 v1.5 signatures are deterministic: the same key gives the same b=.
+  const std::string own = opendkim_field(pem, nullptr);
+  CHECK(tag(own, "b").size() == 344);
+  CHECK(opendkim_field(pem, loader.get()) == own);
+}
+
+TEST_CASE("unit: KeyLoader refuses keys it cannot read or that do not suit the algorithm",
+          "[policy][unit]") {
+  const auto loader = policy::dkim_internal::KeyLoader::create();
+  REQUIRE(loader);
+  const std::string rsa = dkimpy_file("2048_testkey.key");
+  CHECK_FALSE(loader->can_load("garbage", DKIM_SIGN_RSASHA256));
+  CHECK_FALSE(loader->can_load(rsa.substr(0, rsa.size() / 2), DKIM_SIGN_RSASHA256));
+  CHECK_FALSE(loader->can_load(rsa, DKIM_SIGN_ED25519SHA256));
 }
 
 }  // namespace
