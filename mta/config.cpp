@@ -513,6 +513,8 @@ port = 2465
 [relay]
 trusted_networks = ["127.0.0.0/8", "::1/128"]
 local_domains = ["porter.test"]
+# Every address in porter.test reaches the demo user's mailbox.
+catch_all = "demo"
 
 [auth]
 users_file = "./var/users"

@@ -6,6 +6,10 @@
 //   porter queue show ID [--config FILE]    envelope, recipient states and headers
 //   porter queue cat ID [--config FILE]     the stored message, byte for byte
 //   porter queue flush [ID] [--config FILE] deferred mail (or one message) due now
+//   porter mailbox list USER [MAILBOX] [--config FILE]
+//                                          a user's mailboxes, or the messages of one
+//   porter mailbox cat USER MAILBOX UID [--config FILE]
+//                                          one stored message, byte for byte
 //   porter dkim keygen DOMAIN SELECTOR [--algorithm A] [--out FILE]
 //                                          a DKIM key, and the DNS record to publish
 // Layer 4: the only place that knows about threads, signals and privileges.
@@ -19,7 +23,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <optional>
@@ -31,15 +37,19 @@
 #include <thread>
 #include <vector>
 
+#include "core/date.h"
 #include "core/log.h"
 #include "mta/config.h"
 #include "mta/delivery.h"
+#include "mta/mailbox/store.h"
 #include "mta/net/loop.h"
 #include "mta/net/tls_context.h"
 #include "mta/smtp/params.h"
+#include "mta/pop3_service.h"
 #include "mta/smtp_service.h"
 #include "policy/dkim_key.h"
 #include "policy/dkim_signer.h"
+#include "policy/local_recipients.h"
 #include "policy/users.h"
 #include "queue/db.h"
 #include "queue/store.h"
@@ -55,6 +65,8 @@ constexpr const char* kUsage =
     "       porter queue show ID [--config FILE]\n"
     "       porter queue cat ID [--config FILE]\n"
     "       porter queue flush [ID] [--config FILE]\n"
+    "       porter mailbox list USER [MAILBOX] [--config FILE]\n"
+    "       porter mailbox cat USER MAILBOX UID [--config FILE]\n"
     "       porter dkim keygen DOMAIN SELECTOR [--algorithm rsa-sha256|ed25519-sha256] "
     "[--out FILE]\n";
 
@@ -121,7 +133,8 @@ core::Status ensure_demo_user(const mta::Config& c) {
 
 core::Result<policy::UserDb> load_users(const mta::Config& c) {
   std::vector<policy::User> users;
-  for (const auto& u : c.users) users.push_back({u.name, u.password_hash, u.addresses});
+  for (const auto& u : c.users)
+    users.push_back({u.name, u.password_hash, u.addresses, u.quota_bytes});
   if (!c.users_file.empty()) {
     std::ifstream in(c.users_file);
     if (!in) return core::Status::io("cannot read users file " + c.users_file);
@@ -131,6 +144,18 @@ core::Result<policy::UserDb> load_users(const mta::Config& c) {
     for (auto& u : *more) users.push_back(std::move(u));
   }
   return policy::UserDb::create(std::move(users));
+}
+
+// Who receives mail for the local domains; refuses aliases and a catch-all naming unknown
+// logins (the users file is only read here, so config.cpp cannot check them).
+core::Result<policy::LocalRecipients> load_local_recipients(const mta::Config& c,
+                                                            const policy::UserDb& users) {
+  std::vector<policy::LocalAlias> aliases;
+  for (const auto& a : c.aliases) aliases.push_back({a.address, a.users});
+  auto r = policy::LocalRecipients::create(c.local_domains, users, aliases, c.recipient_delimiter,
+                                           c.catch_all);
+  if (!r) return core::Status::invalid(c.origin + ": " + r.status().message());
+  return r;
 }
 
 std::string pid_file(const mta::Config& c) { return c.data_dir + "/porter.pid"; }
@@ -209,10 +234,15 @@ int serve(const std::string& config_path) {
   }
   auto users = load_users(c);
   if (!users) return fail(users.status().message());
+  auto local_recipients = load_local_recipients(c, *users);
+  if (!local_recipients) return fail(local_recipients.status().message());
 
   auto db = queue::Db::open(queue_dir(c), queue::OpenMode::kReadWrite);
   if (!db) return fail(db.status().message());
   if (auto s = queue::remove_incomplete_bodies(**db); !s) return fail(s.message());
+  // Before the writer, so that it outlives the writer's last callbacks.
+  const core::SystemClock wall_clock;
+  mta::mailbox::Store mailboxes(**db, wall_clock);
   queue::Writer writer(**db);
   writer.start();
 
@@ -227,17 +257,25 @@ int serve(const std::string& config_path) {
   core::QueueIdGenerator ids;
   mta::SmtpContext smtp_ctx(c, *users, writer, ids, tls);
   if (*dkim) smtp_ctx.dkim = &**dkim;
+  smtp_ctx.local = &*local_recipients;
+  smtp_ctx.mailboxes = &mailboxes;
+  mta::Pop3Context pop3_ctx{c, smtp_ctx.login, smtp_ctx.limiter, tls, mailboxes, writer, {}, {}};
+  pop3_ctx.session.hostname = c.hostname;
+  pop3_ctx.session.starttls_available = tls != nullptr;
   const unsigned n_loops = c.threads > 0 ? static_cast<unsigned>(c.threads)
                                          : std::max(1u, std::thread::hardware_concurrency());
   std::vector<std::unique_ptr<net::Loop>> loops;
   std::vector<std::unique_ptr<mta::SmtpService>> services;
+  std::vector<std::unique_ptr<mta::Pop3Service>> pop3_services;
   for (unsigned i = 0; i < n_loops; ++i) {
     loops.push_back(std::make_unique<net::Loop>());
     services.push_back(std::make_unique<mta::SmtpService>(*loops.back(), smtp_ctx));
     if (auto s = services.back()->listen(); !s) return fail(s.message());
+    pop3_services.push_back(std::make_unique<mta::Pop3Service>(*loops.back(), pop3_ctx));
+    if (auto s = pop3_services.back()->listen(); !s) return fail(s.message());
   }
   net::Loop delivery_loop;
-  mta::DeliveryService delivery(delivery_loop, c, **db, writer, ids);
+  mta::DeliveryService delivery(delivery_loop, c, **db, writer, ids, *local_recipients, mailboxes);
   if (c.delivery_enabled) {
     if (auto s = delivery.start(); !s) return fail(s.message());
     smtp_ctx.on_queued = [&delivery] { delivery.poke(); };
@@ -248,8 +286,9 @@ int serve(const std::string& config_path) {
 
   for (const auto& l : c.listeners)
     core::LogLine(core::LogLevel::kInfo, "listening")
-        .kv("listener", policy::role_name(l.role)).kv("address", l.address)
-        .kv("port", int64_t(l.port)).emit();
+        .kv("listener", l.protocol == mta::Protocol::kPop3 ? (l.implicit_tls ? "pop3s" : "pop3")
+                                                           : policy::role_name(l.role))
+        .kv("address", l.address).kv("port", int64_t(l.port)).emit();
   core::LogLine(core::LogLevel::kInfo, "started")
       .kv("config", c.origin).kv("hostname", c.hostname).kv("data_dir", c.data_dir)
       .kv("loops", int64_t(n_loops)).emit();
@@ -278,8 +317,10 @@ int serve(const std::string& config_path) {
   for (size_t i = 0; i < loops.size(); ++i) {
     net::Loop* loop = loops[i].get();
     mta::SmtpService* service = services[i].get();
-    loop->post([loop, service] {
+    mta::Pop3Service* pop3 = pop3_services[i].get();
+    loop->post([loop, service, pop3] {
       service->close();
+      pop3->close();
       loop->stop();
     });
   }
@@ -288,6 +329,7 @@ int serve(const std::string& config_path) {
   writer.stop();  // every accepted commit is written before the queue closes
   std::filesystem::remove(pid_file(c));
   services.clear();
+  pop3_services.clear();
   loops.clear();
   core::LogLine(core::LogLevel::kInfo, "stopped").emit();
   return 0;
@@ -298,6 +340,7 @@ int check_config(const std::string& path) {
   if (!c) return fail(c.status().message());
   auto users = load_users(*c);
   if (!users) return fail(users.status().message());
+  if (auto r = load_local_recipients(*c, *users); !r) return fail(r.status().message());
   if (auto dkim = load_dkim(*c); !dkim) return fail(dkim.status().message());
   std::printf("%s: ok (%zu listeners, %zu users, %zu local domains)\n", path.c_str(),
               c->listeners.size(), users->size(), c->local_domains.size());
@@ -370,6 +413,16 @@ std::vector<std::string> positional(const std::vector<std::string>& args) {
   return out;
 }
 
+// For the `cat` verbs: each chunk to stdout as it comes.
+bool write_stdout(std::string_view chunk) {
+  return std::fwrite(chunk.data(), 1, chunk.size(), stdout) == chunk.size();
+}
+
+int end_cat(const core::Status& s) {
+  if (!s) return fail(s.message());
+  return std::fflush(stdout) == 0 ? 0 : fail("write to stdout failed");
+}
+
 int queue_cmd(const std::vector<std::string>& all) {
   const std::vector<std::string> args = positional(all);
   if (args.size() < 2) return fail(kUsage);
@@ -427,12 +480,59 @@ int queue_cmd(const std::vector<std::string>& all) {
     std::printf("\n%s", h->c_str());
     return 0;
   }
-  if (args[1] == "cat" && args.size() >= 3) {
-    auto s = queue::read_body_chunks(**db, args[2], [](std::string_view chunk) {
-      return std::fwrite(chunk.data(), 1, chunk.size(), stdout) == chunk.size();
+  if (args[1] == "cat" && args.size() >= 3)
+    return end_cat(queue::read_body_chunks(**db, args[2], write_stdout));
+  return fail(kUsage);
+}
+
+// `porter mailbox list|cat`: reads the store as `porter queue` reads the queue (read-only,
+// beside the running daemon), until IMAP and POP3 exist.
+int mailbox_cmd(const std::vector<std::string>& all) {
+  const std::vector<std::string> args = positional(all);
+  if (args.size() < 3) return fail(kUsage);
+  auto cfg = load(config_flag(all));
+  if (!cfg) return fail(cfg.status().message());
+  auto db = queue::Db::open(queue_dir(*cfg), queue::OpenMode::kReadOnly);
+  if (!db) return fail(db.status().message());
+  const core::SystemClock clock;
+  const mta::mailbox::Store store(**db, clock);
+  const std::string& user = args[2];
+  if (args[1] == "list" && args.size() == 3) {
+    auto boxes = store.mailboxes(user);
+    if (!boxes) return fail(boxes.status().message());
+    std::printf("%-20s %-11s %8s %12s %11s %10s %13s\n", "MAILBOX", "SPECIAL-USE", "MESSAGES",
+                "SIZE", "UIDVALIDITY", "UIDNEXT", "HIGHESTMODSEQ");
+    for (const auto& b : *boxes) {
+      const auto use = mta::mailbox::special_use_attribute(b.status.special_use);
+      std::printf("%-20s %-11s %8u %12llu %11u %10u %13llu\n", b.name.c_str(),
+                  use.empty() ? "-" : std::string(use).c_str(), b.status.messages,
+                  static_cast<unsigned long long>(b.status.bytes), b.status.uidvalidity,
+                  b.status.uidnext, static_cast<unsigned long long>(b.status.highest_modseq));
+    }
+    std::printf("%zu mailbox%s\n", boxes->size(), boxes->size() == 1 ? "" : "es");
+    return 0;
+  }
+  if (args[1] == "list" && args.size() == 4) {
+    size_t n = 0;
+    std::printf("%10s %12s %-31s %s\n", "UID", "SIZE", "INTERNALDATE", "FLAGS");
+    auto s = store.list_messages(user, args[3], [&](const mta::mailbox::MessageEntry& m) {
+      std::printf("%10u %12llu %-31s (%s)\n", m.uid,
+                  static_cast<unsigned long long>(m.record.size),
+                  core::rfc5322_date(m.record.internal_date_ms).c_str(),
+                  mta::mailbox::flags_text(m.record.flags).c_str());
+      ++n;
+      return true;
     });
     if (!s) return fail(s.message());
-    return std::fflush(stdout) == 0 ? 0 : fail("write to stdout failed");
+    std::printf("%zu message%s\n", n, n == 1 ? "" : "s");
+    return 0;
+  }
+  if (args[1] == "cat" && args.size() == 5) {
+    char* end = nullptr;
+    const unsigned long uid = std::strtoul(args[4].c_str(), &end, 10);
+    if (args[4].empty() || *end != '\0' || uid == 0 || uid > UINT32_MAX)
+      return fail("not a UID: " + args[4]);
+    return end_cat(store.read_message(user, args[3], static_cast<uint32_t>(uid), write_stdout));
   }
   return fail(kUsage);
 }
@@ -480,6 +580,7 @@ int main(int argc, char** argv) {
   if (verb == "check-config" && args.size() == 2) return check_config(args[1]);
   if (verb == "passwd") return passwd_cmd();
   if (verb == "queue") return queue_cmd(args);
+  if (verb == "mailbox") return mailbox_cmd(args);
   if (verb == "dkim" && args.size() >= 2 && args[1] == "keygen") return dkim_keygen(args);
   if (verb == "help" || verb == "--help" || verb == "-h") {
     std::printf("%s", kUsage);

@@ -241,6 +241,29 @@ class SmtpConnection final : public net::Connection::Handler,
     drive();
   }
 
+  // A local recipient must exist (no backscatter: unknown addresses are refused now, not
+  // bounced later) and have room: 550 5.1.1, or 452 4.2.2 while over quota.
+  std::optional<core::Reply> check_local(const core::Address& addr) {
+    if (!ctx_.local) return std::nullopt;
+    core::Address who = addr;
+    // RFC 5321 §4.5.1: "<Postmaster>" without a domain is the postmaster of our first domain.
+    if (who.domain.empty() && !ctx_.config.local_domains.empty())
+      who.domain = ctx_.config.local_domains.front();
+    const std::vector<std::string> logins = ctx_.local->resolve(who);
+    if (logins.empty())
+      return core::Reply{550, "5.1.1", "<" + addr.str() + ">: no such user here"};
+    if (!ctx_.mailboxes) return std::nullopt;
+    const uint64_t incoming = session_.envelope().declared_size;
+    for (const std::string& login : logins) {
+      const uint64_t quota = ctx_.local->quota_bytes(login);
+      if (quota == 0) continue;
+      auto used = ctx_.mailboxes->bytes_used(login);
+      if (used && *used + incoming >= quota)
+        return core::Reply{452, "4.2.2", "<" + addr.str() + ">: mailbox full"};
+    }
+    return std::nullopt;
+  }
+
   // Counts one message (at MAIL) or recipient (at RCPT) against the client's and the user's
   // limits; the refusal names the limit that was reached.
   std::optional<core::Reply> check_rate(policy::RateLimiter& per_client, policy::RateLimiter& per_user,
@@ -270,6 +293,7 @@ class SmtpConnection final : public net::Connection::Handler,
                                  rcpt.address);
     std::optional<core::Reply> refusal;
     if (!d.accepted) refusal = d.reply;
+    if (!refusal && d.local) refusal = check_local(rcpt.address);
     if (!refusal) refusal = check_rate(ctx_.client_recipients, ctx_.user_recipients, "recipients");
     if (refusal) log_reject(*refusal, rcpt.address.str());
     return refusal;

@@ -31,7 +31,9 @@
 #include "mta/smtp/server_session.h"
 #include "policy/auth_throttle.h"
 #include "policy/conn_limits.h"
+#include "mta/mailbox/store.h"
 #include "policy/dkim_signer.h"
+#include "policy/local_recipients.h"
 #include "policy/rate_limit.h"
 #include "policy/relay.h"
 #include "policy/users.h"
@@ -60,6 +62,10 @@ struct SmtpContext {
   core::SystemClock clock;
   // Signs accepted mail whose From domain has a key; null when no [[dkim]] is configured.
   const policy::DkimSigner* dkim = nullptr;
+  // Who receives mail for the local domains, and their mailboxes (for quotas); null: every
+  // recipient in a local domain is accepted.
+  const policy::LocalRecipients* local = nullptr;
+  const mailbox::Store* mailboxes = nullptr;
   // Called on a session's loop after each durable commit (wakes delivery); may be empty.
   std::function<void()> on_queued;
   // Session settings per listener role, indexed by policy::ListenerRole.

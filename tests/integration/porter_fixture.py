@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 import unittest
+import uuid
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -61,6 +62,16 @@ def password_hash(password):
             raise RuntimeError("porter passwd failed: %r" % r.stderr)
         _hash_cache[password] = r.stdout.decode().strip()
     return _hash_cache[password]
+
+
+_MAILROOM_HASH = []
+
+
+def mailroom_hash():
+    """The catch-all user's hash, made once per test process (nobody logs in as it)."""
+    if not _MAILROOM_HASH:
+        _MAILROOM_HASH.append(password_hash(uuid.uuid4().hex))
+    return _MAILROOM_HASH[0]
 
 
 def toml_value(v):
@@ -170,7 +181,10 @@ class PorterServer:
         self.tls = tls
         self.settings = {
             "server": {"hostname": "mx.porter.test", "data_dir": self.data_dir, "threads": 2},
-            "relay": {"trusted_networks": ["127.0.0.1/32"], "local_domains": ["local.test"]},
+            # Every address in local.test exists: unknown ones go to the mailroom user, so tests
+            # about accepting mail may use any; tests of 550 5.1.1 set catch_all = "".
+            "relay": {"trusted_networks": ["127.0.0.1/32"], "local_domains": ["local.test"],
+                      "catch_all": "mailroom"},
             "auth": {"max_delay_ms": 50},
             # These tests are about accepting mail: the queue must keep what it accepted.
             "delivery": {"enabled": False},
@@ -186,6 +200,7 @@ class PorterServer:
         for section, values in (settings or {}).items():
             self.settings.setdefault(section, {}).update(values)
         self.users = [(n, password_hash(p), list(a)) for n, p, a in users]
+        self.users.append(("mailroom", mailroom_hash(), ["mailroom@local.test"]))
         self.ports = {}
         self.proc = None
         self._log_file = None

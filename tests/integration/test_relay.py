@@ -1,6 +1,9 @@
 """The relay (port 25) listener: clients in trusted_networks may relay anywhere; anyone may
-send to the local domains; everything else is 554 5.7.1. The untrusted client is the same
-machine talking from another loopback address (127.0.0.5, outside 127.0.0.1/32)."""
+send to the local domains' existing recipients; everything else is 554 5.7.1 (or 550 5.1.1
+for an unknown local recipient). The untrusted client is the same machine talking from
+another loopback address (127.0.0.5, outside 127.0.0.1/32); its mail is inbound mail and gets
+Porter's Authentication-Results field (the checks themselves are off here: the fixture has
+no DNS; tests/integration/test_inbound_auth.py runs them)."""
 
 import smtplib
 import unittest
@@ -19,7 +22,10 @@ class RelayTest(PorterTestCase):
         cls.server = PorterServer(
             "relay", roles=("relay",), tls=False,
             settings={"relay": {"trusted_networks": ["127.0.0.1/32"],
-                                "local_domains": ["local.test", "other-local.test"]}})
+                                "local_domains": ["local.test", "other-local.test"],
+                                "catch_all": ""}},
+            users=[("user", "user-pw", ["user@local.test", "postmaster@local.test"]),
+                   ("other", "other-pw", ["other@other-local.test"])])
         cls.server.start()
 
     @classmethod
@@ -43,13 +49,17 @@ class RelayTest(PorterTestCase):
         self.assertEqual(code, 250, resp)
         return queued_id(resp.decode())
 
-    def assert_stored(self, qid, sender, rcpts, msg):
+    def assert_stored(self, qid, sender, rcpts, msg, inbound=False):
         entry = self.server.queue_entry(qid)
         self.assertEqual(entry.sender, sender)
         self.assertEqual(sorted(entry.recipients), sorted(rcpts))
         prefix = split_prefix(self.server.queue_cat(qid), msg)
-        # a relay only adds the trace field; it never adds Message-ID or Date
-        self.assertEqual(header_names(prefix), ["received"], prefix)
+        # a relay only adds the trace field (and inbound mail the authentication results);
+        # it never adds Message-ID or Date
+        expected = ["authentication-results", "received"] if inbound else ["received"]
+        self.assertEqual(header_names(prefix), expected, prefix)
+        if inbound:
+            self.assertIn(b"Authentication-Results: mx.porter.test; none\r\n", prefix)
         self.assertIn(b"with ESMTP id " + qid.encode(), prefix)
 
     def test_trusted_client_relays_to_remote_domain(self):
@@ -72,11 +82,14 @@ class RelayTest(PorterTestCase):
         self.assertEqual(code, 554, resp)  # a subdomain is not a local domain
         self.assertEqual(s.rcpt("user@local.test")[0], 250)
         self.assertEqual(s.rcpt("Other@OTHER-LOCAL.TEST")[0], 250)
+        code, resp = s.rcpt("nobody@local.test")
+        self.assertEqual(code, 550, resp)
+        self.assertTrue(resp.startswith(b"5.1.1"), resp)
         msg = make_message(self.token, sender="stranger@outside.example", to="user@local.test")
         qid = self.send_data(s, msg)
         # domains are case-insensitive and stored lower-cased; the local part is kept as given
         self.assert_stored(qid, "stranger@outside.example",
-                           ["user@local.test", "Other@other-local.test"], msg)
+                           ["user@local.test", "Other@other-local.test"], msg, inbound=True)
         self.assertTrue(self.server.wait_for_log(
             r"reject .*client=127\.0\.0\.5 .*to=<victim@remote\.example>.*554 5\.7\.1"))
 
@@ -97,7 +110,7 @@ class RelayTest(PorterTestCase):
                 msg = make_message(self.token + source, sender="MAILER-DAEMON@outside.example",
                                    to=rcpt)
                 qid = self.send_data(s, msg)
-                self.assert_stored(qid, "", [rcpt], msg)
+                self.assert_stored(qid, "", [rcpt], msg, inbound=source == UNTRUSTED)
 
 
 if __name__ == "__main__":

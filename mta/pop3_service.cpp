@@ -1,0 +1,306 @@
+#include "mta/pop3_service.h"
+
+#include <optional>
+
+#include "core/address.h"
+#include "core/log.h"
+#include "mta/net/connection.h"
+#include "mta/net/timer.h"
+#include "policy/client_key.h"
+
+namespace mta {
+
+bool MaildropLocks::acquire(const std::string& user) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return held_.insert(core::to_lower_ascii(user)).second;
+}
+
+void MaildropLocks::release(const std::string& user) {
+  std::lock_guard<std::mutex> lock(mu_);
+  held_.erase(core::to_lower_ascii(user));
+}
+
+namespace {
+
+using access::Pop3Wait;
+
+// RFC 1939 §3: the autologout timer is at least 10 minutes.
+constexpr uint64_t kIdleTimeoutMs = 10 * 60 * 1000;
+
+// One POP3 connection; keeps itself alive until the Connection reports on_closed, like
+// SmtpConnection. It owns the maildrop lock from login until it closes.
+class Pop3Connection final : public net::Connection::Handler,
+                             public std::enable_shared_from_this<Pop3Connection> {
+ public:
+  Pop3Connection(net::Loop& loop, Pop3Context& ctx, net::Connection* conn, bool implicit_tls,
+                 policy::ConnectionToken token)
+      : loop_(loop),
+        ctx_(ctx),
+        conn_(conn),
+        implicit_tls_(implicit_tls),
+        session_(ctx.session, implicit_tls),
+        idle_timer_(loop),
+        delay_timer_(loop),
+        token_(std::move(token)),
+        client_ip_(conn->peer_ip()),
+        client_key_(policy::client_key(client_ip_)) {}
+
+  void start() {
+    self_ = shared_from_this();
+    conn_->set_handler(this);
+    core::LogLine(core::LogLevel::kInfo, "pop3-connect").kv("client", client_ip_).emit();
+    touch();
+    conn_->start_reading();
+    if (!implicit_tls_) {
+      session_.greet();
+      flush();
+    }
+  }
+
+  void on_read(std::string_view bytes) override {
+    if (closed_) return;
+    touch();
+    session_.receive(bytes);
+    drive();
+  }
+
+  void on_tls_ready(core::Status status) override {
+    if (closed_) return;
+    if (!status) {
+      core::LogLine(core::LogLevel::kWarn, "tls-failed")
+          .kv("client", client_ip_).remark(status.message()).emit();
+      conn_->abort();
+      return;
+    }
+    if (session_.waiting() == Pop3Wait::kStartTls) {
+      session_.on_tls_started();
+    } else {
+      session_.greet();
+    }
+    drive();
+  }
+
+  void on_closed() override {
+    closed_ = true;
+    idle_timer_.stop();
+    delay_timer_.stop();
+    token_.reset();
+    if (locked_) ctx_.locks.release(session_.user());
+    core::LogLine(core::LogLevel::kInfo, "pop3-disconnect")
+        .kv("client", client_ip_).kv("user", session_.user().empty() ? "-" : session_.user())
+        .kv("retrieved", retrieved_).kv("deleted", deleted_).emit();
+    self_.reset();  // may destroy this
+  }
+
+ private:
+  void touch() {
+    idle_timer_.start(kIdleTimeoutMs, [this] {
+      if (closed_) return;
+      session_.on_timeout();
+      flush();
+    });
+  }
+
+  void drive() {
+    while (!closed_) {
+      switch (session_.waiting()) {
+        case Pop3Wait::kNone:
+          return flush();
+        case Pop3Wait::kStartTls:
+          flush();
+          return conn_->start_tls(ctx_.tls);
+        case Pop3Wait::kAuth:
+          flush();
+          return check_auth();
+        case Pop3Wait::kMaildrop:
+          open_maildrop();
+          break;
+        case Pop3Wait::kRetrieve:
+          retrieve();
+          break;
+        case Pop3Wait::kUpdate:
+          flush();
+          return update();
+      }
+    }
+  }
+
+  void flush() {
+    if (closed_) return;
+    std::string out = session_.take_output();
+    if (!out.empty()) conn_->write(std::move(out));
+    if (session_.closing() && !close_sent_) {
+      close_sent_ = true;
+      conn_->close();
+    }
+  }
+
+  void check_auth() {
+    const auto& req = session_.auth_request();
+    std::weak_ptr<Pop3Connection> weak = weak_from_this();
+    check_login(loop_, ctx_.login, client_key_, req.login, req.password, weak, delay_timer_,
+                [weak, login = req.login](LoginResult r) {
+                  if (auto self = weak.lock()) self->auth_done(r, login);
+                });
+  }
+
+  void auth_done(const LoginResult& r, const std::string& login) {
+    if (closed_) return;
+    if (r.outcome == LoginResult::Outcome::kOk) {
+      core::LogLine(core::LogLevel::kInfo, "pop3-auth")
+          .kv("client", client_ip_).kv("user", r.user->name).emit();
+      session_.on_auth(r.user->name, "");
+    } else if (r.outcome == LoginResult::Outcome::kLockedOut) {
+      core::LogLine(core::LogLevel::kWarn, "auth-locked")
+          .kv("client", client_ip_).kv("user", login).emit();
+      session_.on_auth(std::nullopt, "[SYS/TEMP] Too many failed logins from this address; "
+                                     "try again in " +
+                                         std::to_string(r.retry_after_ms / 1000 + 1) + " seconds");
+    } else {
+      core::LogLine(core::LogLevel::kWarn, "auth-failed")
+          .kv("client", client_ip_).kv("user", login).kv("delay_ms", r.delay_ms).emit();
+      session_.on_auth(std::nullopt, "");
+    }
+    drive();
+  }
+
+  void open_maildrop() {
+    const std::string& user = session_.user();
+    if (!ctx_.locks.acquire(user)) {
+      return session_.on_maildrop(std::nullopt,
+                                  "[IN-USE] The mailbox is open in another POP3 session");
+    }
+    locked_ = true;
+    std::vector<access::Pop3Message> listing;
+    uids_.clear();
+    auto box = ctx_.store.mailbox(user, mailbox::kInbox);
+    core::Status s = core::Status::ok();
+    if (box) {
+      const std::string prefix = std::to_string(box->status.uidvalidity) + ".";
+      s = ctx_.store.list_messages(user, mailbox::kInbox, [&](const mailbox::MessageEntry& m) {
+        listing.push_back({m.record.size, prefix + std::to_string(m.uid)});
+        uids_.push_back(m.uid);
+        return true;
+      });
+    } else if (box.status().kind() != core::Status::Kind::kNotFound) {
+      s = box.status();  // no INBOX yet is an empty maildrop; anything else is an error
+    }
+    if (!s) {
+      core::LogLine(core::LogLevel::kError, "pop3-store-failed")
+          .kv("user", user).remark(s.to_string()).emit();
+      ctx_.locks.release(user);
+      locked_ = false;
+      return session_.on_maildrop(std::nullopt, "[SYS/TEMP] Cannot read the mailbox");
+    }
+    session_.on_maildrop(std::move(listing), "");
+  }
+
+  void retrieve() {
+    const uint32_t uid = uids_.at(session_.retrieve_request().index);
+    std::string bytes;
+    core::Status s = ctx_.store.read_message(session_.user(), mailbox::kInbox, uid,
+                                             [&](std::string_view chunk) {
+                                               bytes.append(chunk);
+                                               return true;
+                                             });
+    if (!s) {
+      core::LogLine(core::LogLevel::kError, "pop3-store-failed")
+          .kv("user", session_.user()).kv("uid", int64_t(uid)).remark(s.to_string()).emit();
+      return session_.on_message(std::nullopt);
+    }
+    if (!session_.retrieve_request().top_lines) ++retrieved_;
+    session_.on_message(bytes);
+  }
+
+  // QUIT: the marked messages leave the store in one durable batch before "+OK".
+  void update() {
+    std::vector<uint32_t> uids;
+    for (size_t i : session_.deleted()) uids.push_back(uids_.at(i));
+    if (uids.empty()) return session_.on_updated(true), drive();
+    std::weak_ptr<Pop3Connection> weak = weak_from_this();
+    mailbox::Store* store = &ctx_.store;
+    net::Loop* loop = &loop_;
+    const std::string user = session_.user();
+    const size_t n = uids.size();
+    ctx_.writer.submit(
+        [store, user, uids](rocksdb::WriteBatch& batch) {
+          auto s = store->stage_expunge(batch, user, mailbox::kInbox, uids);
+          if (!s) throw std::runtime_error(s.to_string());
+        },
+        [store, loop, weak, n](core::Status s) {
+          if (!s) store->forget_staged();
+          loop->post([weak, s, n] {
+            if (auto self = weak.lock()) self->updated(s, n);
+          });
+        });
+  }
+
+  void updated(const core::Status& s, size_t n) {
+    if (!s)
+      core::LogLine(core::LogLevel::kError, "pop3-expunge-failed")
+          .kv("user", session_.user()).remark(s.to_string()).emit();
+    else
+      deleted_ = static_cast<int64_t>(n);
+    if (closed_) return;
+    session_.on_updated(s.is_ok());
+    drive();
+  }
+
+  net::Loop& loop_;
+  Pop3Context& ctx_;
+  net::Connection* conn_;
+  const bool implicit_tls_;
+  access::Pop3Session session_;
+  net::Timer idle_timer_;
+  net::Timer delay_timer_;
+  std::optional<policy::ConnectionToken> token_;
+  const std::string client_ip_;
+  const std::string client_key_;
+  std::vector<uint32_t> uids_;  // the maildrop's UIDs, in message-number order
+  bool locked_ = false;
+  int64_t retrieved_ = 0;
+  int64_t deleted_ = 0;
+  std::shared_ptr<Pop3Connection> self_;
+  bool closed_ = false;
+  bool close_sent_ = false;
+};
+
+}  // namespace
+
+Pop3Service::Pop3Service(net::Loop& loop, Pop3Context& ctx) : loop_(loop), ctx_(ctx) {}
+
+Pop3Service::~Pop3Service() { close(); }
+
+core::Status Pop3Service::listen() {
+  for (const ListenerConfig& lc : ctx_.config.listeners) {
+    if (lc.protocol != Protocol::kPop3) continue;
+    if (lc.implicit_tls && !ctx_.tls)
+      return core::Status::invalid("listener " + lc.address + ":" + std::to_string(lc.port) +
+                                   " has role pop3s (implicit TLS) but no [tls] is configured");
+    const bool implicit = lc.implicit_tls;
+    auto listener = std::make_unique<net::Listener>(
+        loop_, lc.address, lc.port, implicit, implicit ? ctx_.tls : nullptr,
+        [this, implicit](net::Connection* conn) {
+          auto acquired = ctx_.limiter.acquire(policy::client_key(conn->peer_ip()));
+          if (!acquired.token) {
+            core::LogLine(core::LogLevel::kWarn, "connection-refused")
+                .kv("client", conn->peer_ip()).remark("pop3: connection limit").emit();
+            if (!implicit) conn->write("-ERR [SYS/TEMP] Too many connections\r\n");
+            conn->close();
+            return;
+          }
+          std::make_shared<Pop3Connection>(loop_, ctx_, conn, implicit, std::move(*acquired.token))
+              ->start();
+        });
+    if (auto s = listener->listen(); !s) return s;
+    listeners_.push_back(std::move(listener));
+  }
+  return core::Status::ok();
+}
+
+void Pop3Service::close() {
+  for (auto& l : listeners_) l->close();
+  listeners_.clear();
+}
+
+}  // namespace mta
