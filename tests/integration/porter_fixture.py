@@ -341,7 +341,7 @@ class PorterServer:
         r = run_porter(list(args) + self.config_args(), cwd=self.dir)
         if check and r.returncode != 0:
             raise AssertionError("porter %s failed (%d): %s"
-                                 % (" ".join(args), r.returncode, r.stderr.decode("replace")))
+                                 % (" ".join(args), r.returncode, r.stderr.decode("utf-8", "replace")))
         return r
 
     def queue_list(self):

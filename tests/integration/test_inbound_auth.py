@@ -18,6 +18,7 @@ import shutil
 import smtplib
 import subprocess
 import tempfile
+import time
 import unittest
 import uuid
 
@@ -296,6 +297,44 @@ class EnforcedTest(InboundCase):
         r.port = ENV["dns"].port
         answer = r.resolve(name.rstrip("."), "TXT", lifetime=timeout)
         return b"".join(b"".join(rr.strings) for rr in answer)
+
+
+class QuarantineDeliveryTest(InboundCase):
+    """DMARC quarantine, end to end: the message is delivered into the recipient's Junk,
+    a passing one into INBOX."""
+    settings = {"delivery": {"enabled": True}}
+
+    def folder_of(self, token):
+        def find():
+            for box in ("INBOX", "Junk"):
+                r = self.porter.cli("mailbox", "list", "mailroom", box, check=False)
+                if r.returncode != 0:
+                    continue
+                for uid in re.findall(r"^\s*(\d+)\s+\d+\s", r.stdout.decode(), re.M):
+                    body = self.porter.cli("mailbox", "cat", "mailroom", box, uid).stdout
+                    if token.encode() in body:
+                        return box, body
+            return None
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            found = find()
+            if found:
+                return found
+            time.sleep(0.1)
+        self.fail("message %s was not delivered" % token)
+
+    def test_quarantined_message_lands_in_junk(self):
+        code, text = self.send("a@pass.test", message(self.token, "x@quarantine.test"))
+        self.assertEqual(code, 250, text)
+        box, stored = self.folder_of(self.token)
+        self.assertEqual(box, "Junk")
+        self.assertIn(b"dmarc=fail (p=quarantine dis=quarantine)", stored)
+
+    def test_passing_message_lands_in_inbox(self):
+        code, text = self.send("a@pass.test", message(self.token, "a@pass.test"))
+        self.assertEqual(code, 250, text)
+        box, _ = self.folder_of(self.token)
+        self.assertEqual(box, "INBOX")
 
 
 class ReportOnlyTest(InboundCase):
