@@ -510,6 +510,16 @@ role = "submissions"
 address = "127.0.0.1"
 port = 2465
 
+[[listener]]
+role = "pop3"
+address = "127.0.0.1"
+port = 2110
+
+[[listener]]
+role = "pop3s"
+address = "127.0.0.1"
+port = 2995
+
 [relay]
 trusted_networks = ["127.0.0.0/8", "::1/128"]
 local_domains = ["porter.test"]
