@@ -10,9 +10,9 @@
 
 #include "core/log.h"
 #include "dns/cache.h"
-#include "dns/cares_resolver.h"
 #include "dns/mx.h"
 #include "dns/post.h"
+#include "mta/dns_stack.h"
 #include "mta/failure_policy.h"
 #include "mta/local_delivery.h"
 #include "mta/net/connection.h"
@@ -94,9 +94,7 @@ struct DeliveryService::Impl {
   // Per throttled domain, when the last message held back was told to come back: the next
   // one comes a slot (a minute / limit) later, so a backlog returns at the allowed rate.
   std::unordered_map<std::string, int64_t> throttle_tail;
-  std::unique_ptr<dns::Poster> poster;
-  std::unique_ptr<dns::Resolver> upstream;
-  std::unique_ptr<dns::CachingResolver> resolver;
+  std::unique_ptr<DnsStack> dns;
   std::unique_ptr<queue::Scheduler> scheduler;
   std::unique_ptr<FailurePolicy> failure;
   std::shared_ptr<net::TlsContext> tls_opportunistic;
@@ -145,7 +143,7 @@ class DeliveryService::Impl::Attempt final : public net::Connection::Handler {
     port_ = impl_.config.remote_port;
     dns::RouteOptions opts;
     opts.self_names = {impl_.config.hostname};
-    dns::resolve_route(*impl_.resolver, dest_.domain, opts, impl_.rng,
+    dns::resolve_route(*impl_.dns->resolver, dest_.domain, opts, impl_.rng,
                        [this](dns::Route r) { on_route(std::move(r)); });
   }
 
@@ -166,7 +164,7 @@ class DeliveryService::Impl::Attempt final : public net::Connection::Handler {
     }
     // A smarthost is a host, not a mail domain: its addresses, no MX lookup. Any failure to
     // find it is temporary: a configuration or DNS problem must never bounce mail.
-    impl_.resolver->query_a(host, [this, host](core::Result<dns::AddressAnswer> a) {
+    impl_.dns->resolver->query_a(host, [this, host](core::Result<dns::AddressAnswer> a) {
       dns::Route r;
       if (a) {
         for (const auto& ip : a->records) r.hops.push_back({host, ip, 0});
@@ -473,13 +471,9 @@ class DeliveryService::Impl::Attempt final : public net::Connection::Handler {
 };
 
 core::Status DeliveryService::Impl::start() {
-  poster = std::make_unique<dns::LoopPoster>(loop.uv_loop());
-  dns::CaresOptions opts;
-  opts.servers = config.dns_servers;
-  auto cares = dns::CaresResolver::create(loop.uv_loop(), opts);
-  if (!cares) return cares.status();
-  upstream = std::move(*cares);
-  resolver = std::make_unique<dns::CachingResolver>(*upstream, *poster, clock);
+  auto stack = DnsStack::create(loop, config);
+  if (!stack) return stack.status();
+  dns = std::move(*stack);
   scheduler = std::make_unique<queue::Scheduler>(db, writer, retry, clock);
   failure = std::make_unique<FailurePolicy>(config, db, *scheduler, ids, retry);
   auto may = net::TlsContext::client(false, "");

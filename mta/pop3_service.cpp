@@ -4,9 +4,9 @@
 
 #include "core/address.h"
 #include "core/log.h"
+#include "mta/client_connection.h"
 #include "mta/net/connection.h"
 #include "mta/net/timer.h"
-#include "policy/client_key.h"
 
 namespace mta {
 
@@ -27,26 +27,22 @@ using access::Pop3Wait;
 // RFC 1939 §3: the autologout timer is at least 10 minutes.
 constexpr uint64_t kIdleTimeoutMs = 10 * 60 * 1000;
 
-// One POP3 connection; keeps itself alive until the Connection reports on_closed, like
-// SmtpConnection. It owns the maildrop lock from login until it closes.
-class Pop3Connection final : public net::Connection::Handler,
+// One POP3 connection. It owns the maildrop lock from login until it closes.
+class Pop3Connection final : public ClientConnection,
                              public std::enable_shared_from_this<Pop3Connection> {
  public:
   Pop3Connection(net::Loop& loop, Pop3Context& ctx, net::Connection* conn, bool implicit_tls,
                  policy::ConnectionToken token)
-      : loop_(loop),
+      : ClientConnection(conn, std::move(token)),
+        loop_(loop),
         ctx_(ctx),
-        conn_(conn),
         implicit_tls_(implicit_tls),
         session_(ctx.session, implicit_tls),
         idle_timer_(loop),
-        delay_timer_(loop),
-        token_(std::move(token)),
-        client_ip_(conn->peer_ip()),
-        client_key_(policy::client_key(client_ip_)) {}
+        delay_timer_(loop) {}
 
   void start() {
-    self_ = shared_from_this();
+    keep_alive(shared_from_this());
     conn_->set_handler(this);
     core::LogLine(core::LogLevel::kInfo, "pop3-connect").kv("client", client_ip_).emit();
     touch();
@@ -58,14 +54,14 @@ class Pop3Connection final : public net::Connection::Handler,
   }
 
   void on_read(std::string_view bytes) override {
-    if (closed_) return;
+    if (closed()) return;
     touch();
     session_.receive(bytes);
     drive();
   }
 
   void on_tls_ready(core::Status status) override {
-    if (closed_) return;
+    if (closed()) return;
     if (!status) {
       core::LogLine(core::LogLevel::kWarn, "tls-failed")
           .kv("client", client_ip_).remark(status.message()).emit();
@@ -81,28 +77,27 @@ class Pop3Connection final : public net::Connection::Handler,
   }
 
   void on_closed() override {
-    closed_ = true;
+    mark_closed();
     idle_timer_.stop();
     delay_timer_.stop();
-    token_.reset();
     if (locked_) ctx_.locks.release(session_.user());
     core::LogLine(core::LogLevel::kInfo, "pop3-disconnect")
         .kv("client", client_ip_).kv("user", session_.user().empty() ? "-" : session_.user())
         .kv("retrieved", retrieved_).kv("deleted", deleted_).emit();
-    self_.reset();  // may destroy this
+    released();  // may destroy this
   }
 
  private:
   void touch() {
     idle_timer_.start(kIdleTimeoutMs, [this] {
-      if (closed_) return;
+      if (closed()) return;
       session_.on_timeout();
       flush();
     });
   }
 
   void drive() {
-    while (!closed_) {
+    while (!closed()) {
       switch (session_.waiting()) {
         case Pop3Wait::kNone:
           return flush();
@@ -125,15 +120,7 @@ class Pop3Connection final : public net::Connection::Handler,
     }
   }
 
-  void flush() {
-    if (closed_) return;
-    std::string out = session_.take_output();
-    if (!out.empty()) conn_->write(std::move(out));
-    if (session_.closing() && !close_sent_) {
-      close_sent_ = true;
-      conn_->close();
-    }
-  }
+  void flush() { send(session_.take_output(), session_.closing()); }
 
   void check_auth() {
     const auto& req = session_.auth_request();
@@ -145,7 +132,7 @@ class Pop3Connection final : public net::Connection::Handler,
   }
 
   void auth_done(const LoginResult& r, const std::string& login) {
-    if (closed_) return;
+    if (closed()) return;
     if (r.outcome == LoginResult::Outcome::kOk) {
       core::LogLine(core::LogLevel::kInfo, "pop3-auth")
           .kv("client", client_ip_).kv("user", r.user->name).emit();
@@ -241,28 +228,21 @@ class Pop3Connection final : public net::Connection::Handler,
           .kv("user", session_.user()).remark(s.to_string()).emit();
     else
       deleted_ = static_cast<int64_t>(n);
-    if (closed_) return;
+    if (closed()) return;
     session_.on_updated(s.is_ok());
     drive();
   }
 
   net::Loop& loop_;
   Pop3Context& ctx_;
-  net::Connection* conn_;
   const bool implicit_tls_;
   access::Pop3Session session_;
   net::Timer idle_timer_;
   net::Timer delay_timer_;
-  std::optional<policy::ConnectionToken> token_;
-  const std::string client_ip_;
-  const std::string client_key_;
   std::vector<uint32_t> uids_;  // the maildrop's UIDs, in message-number order
   bool locked_ = false;
   int64_t retrieved_ = 0;
   int64_t deleted_ = 0;
-  std::shared_ptr<Pop3Connection> self_;
-  bool closed_ = false;
-  bool close_sent_ = false;
 };
 
 }  // namespace
@@ -272,30 +252,15 @@ Pop3Service::Pop3Service(net::Loop& loop, Pop3Context& ctx) : loop_(loop), ctx_(
 Pop3Service::~Pop3Service() { close(); }
 
 core::Status Pop3Service::listen() {
-  for (const ListenerConfig& lc : ctx_.config.listeners) {
-    if (lc.protocol != Protocol::kPop3) continue;
-    if (lc.implicit_tls && !ctx_.tls)
-      return core::Status::invalid("listener " + lc.address + ":" + std::to_string(lc.port) +
-                                   " has role pop3s (implicit TLS) but no [tls] is configured");
-    const bool implicit = lc.implicit_tls;
-    auto listener = std::make_unique<net::Listener>(
-        loop_, lc.address, lc.port, implicit, implicit ? ctx_.tls : nullptr,
-        [this, implicit](net::Connection* conn) {
-          auto acquired = ctx_.limiter.acquire(policy::client_key(conn->peer_ip()));
-          if (!acquired.token) {
-            core::LogLine(core::LogLevel::kWarn, "connection-refused")
-                .kv("client", conn->peer_ip()).remark("pop3: connection limit").emit();
-            if (!implicit) conn->write("-ERR [SYS/TEMP] Too many connections\r\n");
-            conn->close();
-            return;
-          }
-          std::make_shared<Pop3Connection>(loop_, ctx_, conn, implicit, std::move(*acquired.token))
-              ->start();
-        });
-    if (auto s = listener->listen(); !s) return s;
-    listeners_.push_back(std::move(listener));
-  }
-  return core::Status::ok();
+  return open_listeners(
+      loop_, ctx_.config, [](const ListenerConfig& lc) { return lc.protocol == Protocol::kPop3; },
+      ctx_.tls, ctx_.limiter,
+      [](const core::Reply& r) { return "-ERR [SYS/TEMP] " + r.text + "\r\n"; },
+      [this](net::Connection* conn, const ListenerConfig& lc, policy::ConnectionToken token) {
+        std::make_shared<Pop3Connection>(loop_, ctx_, conn, lc.implicit_tls, std::move(token))
+            ->start();
+      },
+      listeners_);
 }
 
 void Pop3Service::close() {

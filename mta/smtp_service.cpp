@@ -5,6 +5,7 @@
 
 #include "core/header.h"
 #include "core/log.h"
+#include "mta/client_connection.h"
 #include "mta/login.h"
 #include "mta/net/connection.h"
 #include "mta/net/timer.h"
@@ -42,32 +43,29 @@ std::string recipients_list(const core::Envelope& env) {
   return out;
 }
 
-// One client connection: owns the session, its timers and its connection slot. It keeps
-// itself alive (self_) until the Connection reports on_closed; asynchronous completions hold
-// only a weak_ptr and are dropped if the connection went away meanwhile.
-class SmtpConnection final : public net::Connection::Handler,
+// One client connection: owns the session and its timers (ClientConnection keeps it alive
+// until on_closed); asynchronous completions hold only a weak_ptr and are dropped if the
+// connection went away meanwhile.
+class SmtpConnection final : public ClientConnection,
                              public std::enable_shared_from_this<SmtpConnection> {
  public:
   SmtpConnection(net::Loop& loop, SmtpContext& ctx, InboundChecks* checks, net::Connection* conn,
                  ListenerRole role, bool implicit_tls, policy::ConnectionToken token)
-      : loop_(loop),
+      : ClientConnection(conn, std::move(token)),
+        loop_(loop),
         ctx_(ctx),
         checks_(checks),
-        conn_(conn),
         role_(role),
         implicit_tls_(implicit_tls),
         session_(ctx.session[role_index(role)], conn->peer_ip(), implicit_tls),
         idle_timer_(loop),
         total_timer_(loop),
         delay_timer_(loop),
-        token_(std::move(token)),
         id_(hex_id(++g_session_counter)),
-        client_ip_(conn->peer_ip()),
-        client_key_(policy::client_key(client_ip_)),
         inbound_(role == ListenerRole::kRelay && !trusted(ctx, client_ip_)) {}
 
   void start() {
-    self_ = shared_from_this();
+    keep_alive(shared_from_this());
     conn_->set_handler(this);
     core::LogLine(core::LogLevel::kInfo, "connect")
         .kv("session", id_).kv("client", conn_->peer_ip())
@@ -82,14 +80,14 @@ class SmtpConnection final : public net::Connection::Handler,
   }
 
   void on_read(std::string_view bytes) override {
-    if (closed_) return;
+    if (closed()) return;
     touch();
     session_.receive(bytes);
     drive();
   }
 
   void on_tls_ready(core::Status status) override {
-    if (closed_) return;
+    if (closed()) return;
     if (!status) {
       core::LogLine(core::LogLevel::kWarn, "tls-failed")
           .kv("session", id_).kv("client", conn_->peer_ip()).remark(status.message()).emit();
@@ -112,14 +110,13 @@ class SmtpConnection final : public net::Connection::Handler,
   }
 
   void on_closed() override {
-    closed_ = true;
+    mark_closed();
     idle_timer_.stop();
     total_timer_.stop();
     delay_timer_.stop();
-    token_.reset();
     core::LogLine(core::LogLevel::kInfo, "disconnect")
         .kv("session", id_).kv("client", client_ip_).emit();
-    self_.reset();  // may destroy this
+    released();  // may destroy this
   }
 
  private:
@@ -128,7 +125,7 @@ class SmtpConnection final : public net::Connection::Handler,
   }
 
   void timeout() {
-    if (closed_) return;
+    if (closed()) return;
     core::LogLine(core::LogLevel::kInfo, "timeout").kv("session", id_).emit();
     session_.on_timeout();
     flush();
@@ -137,7 +134,7 @@ class SmtpConnection final : public net::Connection::Handler,
   // Answers whatever the session waits for; synchronous checks loop, asynchronous ones
   // return and come back through drive() when they complete.
   void drive() {
-    while (!closed_) {
+    while (!closed()) {
       switch (session_.waiting()) {
         case smtp::Wait::kNone:
           return flush();
@@ -161,15 +158,7 @@ class SmtpConnection final : public net::Connection::Handler,
     }
   }
 
-  void flush() {
-    if (closed_) return;
-    std::string out = session_.take_output();
-    if (!out.empty()) conn_->write(std::move(out));
-    if (session_.closing() && !close_sent_) {
-      close_sent_ = true;
-      conn_->close();
-    }
-  }
+  void flush() { send(session_.take_output(), session_.closing()); }
 
   void check_auth() {
     const smtp::AuthRequest& req = session_.auth_request();
@@ -181,7 +170,7 @@ class SmtpConnection final : public net::Connection::Handler,
   }
 
   void auth_done(const LoginResult& r, const std::string& login) {
-    if (closed_) return;
+    if (closed()) return;
     switch (r.outcome) {
       case LoginResult::Outcome::kOk:
         user_ = r.user;
@@ -232,7 +221,7 @@ class SmtpConnection final : public net::Connection::Handler,
   }
 
   void spf_done(policy::InboundResults results) {
-    if (closed_) return;
+    if (closed()) return;
     sender_checks_ = std::move(results);
     std::optional<core::Reply> refusal =
         policy::spf_refusal(*sender_checks_.spf_mail_from, ctx_.config.spf);
@@ -373,7 +362,7 @@ class SmtpConnection final : public net::Connection::Handler,
   }
 
   void inbound_judged(const std::shared_ptr<Pending>& msg, const policy::InboundResults& results) {
-    if (closed_) return;
+    if (closed()) return;
     const policy::InboundDecision d = policy::judge_inbound(results, ctx_.config.dmarc);
     const std::string field = policy::authentication_results(ctx_.config.authserv_id, d.entries);
     core::LogLine(core::LogLevel::kInfo, "inbound")
@@ -418,7 +407,7 @@ class SmtpConnection final : public net::Connection::Handler,
   }
 
   void alignment_checked(const std::shared_ptr<Pending>& msg, const policy::DmarcVerdict& v) {
-    if (closed_) return;
+    if (closed()) return;
     if (v.result == policy::DmarcVerdict::Result::kNone ||
         v.result == policy::DmarcVerdict::Result::kTempError)
       return sign(msg);
@@ -478,7 +467,7 @@ class SmtpConnection final : public net::Connection::Handler,
 
   // Hands the message to the group-commit writer; the 250 goes out from committed().
   void enqueue(std::string id, core::Envelope env, std::vector<std::string> chunks, int64_t now) {
-    if (closed_) return;
+    if (closed()) return;
     size_t size = 0;
     for (const auto& c : chunks) size += c.size();
     std::string from = env.sender.str();
@@ -500,7 +489,7 @@ class SmtpConnection final : public net::Connection::Handler,
     if (!s) {
       core::LogLine(core::LogLevel::kError, "queue-write-failed")
           .kv("session", id_).kv("id", id).remark(s.to_string()).emit();
-      if (!closed_) session_.on_committed({451, "4.3.0", "Error: queue write failed; try again later"});
+      if (!closed()) session_.on_committed({451, "4.3.0", "Error: queue write failed; try again later"});
       return drive();
     }
     core::LogLine(core::LogLevel::kInfo, "queued")
@@ -509,7 +498,7 @@ class SmtpConnection final : public net::Connection::Handler,
         .kv("client", client_ip_).kv("user", session_.auth_user().empty() ? "-" : session_.auth_user())
         .emit();
     if (ctx_.on_queued) ctx_.on_queued();
-    if (closed_) return;
+    if (closed()) return;
     session_.on_committed({250, "2.0.0", "Ok: queued as " + id});
     drive();
   }
@@ -517,24 +506,17 @@ class SmtpConnection final : public net::Connection::Handler,
   net::Loop& loop_;
   SmtpContext& ctx_;
   InboundChecks* checks_;  // null when no check runs
-  net::Connection* conn_;
   const ListenerRole role_;
   const bool implicit_tls_;
   smtp::ServerSession session_;
   net::Timer idle_timer_;
   net::Timer total_timer_;
   net::Timer delay_timer_;
-  std::optional<policy::ConnectionToken> token_;
   const std::string id_;
-  const std::string client_ip_;
-  const std::string client_key_;
   // Port 25 from outside the trusted networks: mail for our domains, judged on the way in.
   const bool inbound_;
   policy::InboundResults sender_checks_;  // SPF of the current transaction's MAIL FROM
   const policy::User* user_ = nullptr;
-  std::shared_ptr<SmtpConnection> self_;
-  bool closed_ = false;
-  bool close_sent_ = false;
 };
 
 smtp::ServerConfig session_config(const Config& c, ListenerRole role, bool have_tls) {
@@ -592,33 +574,15 @@ core::Status SmtpService::listen() {
     if (!checks) return checks.status();
     checks_ = std::move(*checks);
   }
-  for (const ListenerConfig& lc : ctx_.config.listeners) {
-    if (lc.protocol != Protocol::kSmtp) continue;
-    const bool implicit = lc.implicit_tls;
-    if (implicit && !ctx_.tls)
-      return core::Status::invalid("listener " + lc.address + ":" + std::to_string(lc.port) +
-                                   " has role submissions (implicit TLS) but no [tls] is configured");
-    const ListenerRole role = lc.role;
-    auto listener = std::make_unique<net::Listener>(
-        loop_, lc.address, lc.port, implicit, implicit ? ctx_.tls : nullptr,
-        [this, role, implicit](net::Connection* conn) {
-          auto acquired = ctx_.limiter.acquire(policy::client_key(conn->peer_ip()));
-          if (!acquired.token) {
-            const core::Reply r = policy::refusal_reply(acquired.refusal);
-            core::LogLine(core::LogLevel::kWarn, "connection-refused")
-                .kv("client", conn->peer_ip()).remark(r.text).emit();
-            if (!implicit) conn->write(r.to_wire());
-            conn->close();
-            return;
-          }
-          std::make_shared<SmtpConnection>(loop_, ctx_, checks_.get(), conn, role, implicit,
-                                           std::move(*acquired.token))
-              ->start();
-        });
-    if (auto s = listener->listen(); !s) return s;
-    listeners_.push_back(std::move(listener));
-  }
-  return core::Status::ok();
+  return open_listeners(
+      loop_, c, [](const ListenerConfig& lc) { return lc.protocol == Protocol::kSmtp; }, ctx_.tls,
+      ctx_.limiter, [](const core::Reply& r) { return r.to_wire(); },
+      [this](net::Connection* conn, const ListenerConfig& lc, policy::ConnectionToken token) {
+        std::make_shared<SmtpConnection>(loop_, ctx_, checks_.get(), conn, lc.role,
+                                         lc.implicit_tls, std::move(token))
+            ->start();
+      },
+      listeners_);
 }
 
 void SmtpService::close() {

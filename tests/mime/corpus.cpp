@@ -32,4 +32,13 @@ std::vector<std::string> corpus_names() {
   return names;
 }
 
+std::string crlf(std::string_view lf) {
+  std::string out;
+  for (char c : lf) {
+    if (c == '\n') out += '\r';
+    out += c;
+  }
+  return out;
+}
+
 }  // namespace mime_test

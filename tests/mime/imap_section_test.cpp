@@ -2,19 +2,12 @@
 
 #include <catch2/catch.hpp>
 
+#include "tests/mime/corpus.h"
+
 namespace mime = mta::mime;
+using mime_test::crlf;
 using Text = mime::SectionSpec::Text;
 
-namespace {
-std::string crlf(std::string_view lf) {
-  std::string out;
-  for (char c : lf) {
-    if (c == '\n') out += '\r';
-    out += c;
-  }
-  return out;
-}
-}  // namespace
 
 TEST_CASE("imap section: parsing section specs", "[mime][unit]") {
   struct Case {

@@ -2,17 +2,12 @@
 
 #include <catch2/catch.hpp>
 
+#include "tests/mime/corpus.h"
+
 namespace mime = mta::mime;
+using mime_test::crlf;
 
 namespace {
-std::string crlf(std::string_view lf) {
-  std::string out;
-  for (char c : lf) {
-    if (c == '\n') out += '\r';
-    out += c;
-  }
-  return out;
-}
 std::string str(std::string_view s, bool utf8 = false) {
   std::string out;
   mime::append_imap_string(out, s, utf8);

@@ -2,19 +2,12 @@
 
 #include <catch2/catch.hpp>
 
+#include "tests/mime/corpus.h"
+
 namespace mime = mta::mime;
+using mime_test::crlf;
 using mime::PartKind;
 
-namespace {
-std::string crlf(std::string_view lf) {
-  std::string out;
-  for (char c : lf) {
-    if (c == '\n') out += '\r';
-    out += c;
-  }
-  return out;
-}
-}  // namespace
 
 TEST_CASE("mime tree: a message without MIME fields", "[mime][unit]") {
   const std::string m = crlf("From: a@b\nSubject: hi\n\nline 1\nline 2\n");

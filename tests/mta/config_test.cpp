@@ -11,8 +11,14 @@ const std::string kListener = "[[listener]]\nrole = \"relay\"\nport = 2525\n";
 TEST_CASE("config: the embedded default and the example file are valid", "[mta][unit]") {
   auto c = load_config_string(mta::embedded_default_config(), "<embedded>");
   REQUIRE(c);
-  CHECK(c->listeners.size() == 3);
-  for (const auto& l : c->listeners) CHECK(l.address == "127.0.0.1");
+  CHECK(c->listeners.size() == 5);
+  int pop3 = 0;
+  for (const auto& l : c->listeners) {
+    CHECK(l.address == "127.0.0.1");
+    if (l.protocol == mta::Protocol::kPop3) ++pop3;
+  }
+  CHECK(pop3 == 2);
+  CHECK(c->catch_all == "demo");
   CHECK(c->data_dir == "./var");
   CHECK(c->tls_self_signed);
   auto example = mta::load_config_file(PORTER_EXAMPLE_CONFIG);
@@ -94,4 +100,52 @@ TEST_CASE("config: delivery errors name the key", "[mta][unit]") {
   REQUIRE_FALSE(c);
   INFO(c.status().message());
   CHECK(c.status().message().rfind(expected, 0) == 0);
+}
+
+TEST_CASE("config: inbound checks, rates, throttles, aliases and POP3", "[mta][unit]") {
+  auto c = load_config_string(kListener +
+                                  "[[listener]]\nrole = \"pop3s\"\nport = 995\n"
+                                  "[inbound]\nspf = \"report\"\ndkim = false\ndmarc = \"off\"\n"
+                                  "[submission]\ndmarc_alignment = \"refuse\"\n"
+                                  "[rate]\nwindow = 60\nuser_messages = 5\nclient_recipients = 9\n"
+                                  "[delivery]\nmessages_per_minute_per_destination = 100\n"
+                                  "[[delivery.throttle]]\ndomain = \"Example.com\"\n"
+                                  "messages_per_minute = 3\n"
+                                  "[relay]\nlocal_domains = [\"l.test\"]\ncatch_all = \"x\"\n"
+                                  "[[alias]]\naddress = \"Team@L.test\"\nusers = [\"a\", \"b\"]\n",
+                              "t.toml");
+  INFO(c.status().message());
+  REQUIRE(c);
+  CHECK(c->listeners[1].protocol == mta::Protocol::kPop3);
+  CHECK(c->listeners[1].implicit_tls);
+  CHECK(c->spf == mta::CheckMode::kReport);
+  CHECK_FALSE(c->dkim_verify);
+  CHECK(c->dmarc == mta::CheckMode::kOff);
+  CHECK(c->dmarc_alignment == mta::AlignmentMode::kRefuse);
+  CHECK(c->rate_window_s == 60);
+  CHECK(c->user_messages == 5);
+  CHECK(c->client_recipients == 9);
+  CHECK(mta::throttle_for(*c, "example.com") == 3);
+  CHECK(mta::throttle_for(*c, "mx.example.com") == 3);
+  CHECK(mta::throttle_for(*c, "other.org") == 100);
+  REQUIRE(c->aliases.size() == 1);
+  CHECK(c->aliases[0].address == "team@l.test");
+  CHECK(c->authserv_id == c->hostname);
+}
+
+TEST_CASE("config: policy errors name the key", "[mta][unit]") {
+  auto [text, expected] = GENERATE(table<std::string, std::string>({
+      {kListener + "[inbound]\nspf = \"strict\"\n", "t.toml:5: inbound.spf: must be"},
+      {kListener + "[submission]\ndmarc_alignment = 1\n",
+       "t.toml:5: submission.dmarc_alignment: must be a string"},
+      {kListener + "[rate]\nwindow = 0\n", "t.toml:5: rate.window: must be an integer"},
+      {kListener + "[relay]\nrecipient_delimiter = \"@\"\n",
+       "t.toml:5: relay.recipient_delimiter: must be one printable character"},
+      {kListener + "[[alias]]\naddress = \"nope\"\nusers = [\"a\"]\n",
+       "t.toml:5: alias[0].address: not an address"},
+      {kListener + "[[listener]]\nrole = \"imap4\"\n", "t.toml:5: listener[1].role: must be"},
+  }));
+  auto c = load_config_string(text, "t.toml");
+  REQUIRE_FALSE(c);
+  CHECK_THAT(c.status().message(), Catch::StartsWith(expected));
 }

@@ -1,0 +1,60 @@
+#include "mta/client_connection.h"
+
+#include "core/log.h"
+#include "policy/client_key.h"
+
+namespace mta {
+
+ClientConnection::ClientConnection(net::Connection* conn, policy::ConnectionToken token)
+    : conn_(conn),
+      client_ip_(conn->peer_ip()),
+      client_key_(policy::client_key(client_ip_)),
+      token_(std::move(token)) {}
+
+void ClientConnection::mark_closed() {
+  closed_ = true;
+  token_.reset();
+}
+
+void ClientConnection::send(std::string out, bool closing) {
+  if (closed_) return;
+  if (!out.empty()) conn_->write(std::move(out));
+  if (closing && !close_sent_) {
+    close_sent_ = true;
+    conn_->close();
+  }
+}
+
+core::Status open_listeners(net::Loop& loop, const Config& config,
+                            const std::function<bool(const ListenerConfig&)>& wanted,
+                            std::shared_ptr<net::TlsContext> tls,
+                            policy::ConnectionLimiter& limiter,
+                            std::function<std::string(const core::Reply&)> refusal_line,
+                            StartConnection start,
+                            std::vector<std::unique_ptr<net::Listener>>& out) {
+  for (const ListenerConfig& lc : config.listeners) {
+    if (!wanted(lc)) continue;
+    if (lc.implicit_tls && !tls)
+      return core::Status::invalid("listener " + lc.address + ":" + std::to_string(lc.port) +
+                                   " uses implicit TLS but no [tls] is configured");
+    auto listener = std::make_unique<net::Listener>(
+        loop, lc.address, lc.port, lc.implicit_tls, lc.implicit_tls ? tls : nullptr,
+        [&limiter, refusal_line, start, lc](net::Connection* conn) {
+          auto acquired = limiter.acquire(policy::client_key(conn->peer_ip()));
+          if (!acquired.token) {
+            const core::Reply r = policy::refusal_reply(acquired.refusal);
+            core::LogLine(core::LogLevel::kWarn, "connection-refused")
+                .kv("client", conn->peer_ip()).kv("port", int64_t(lc.port)).remark(r.text).emit();
+            if (!lc.implicit_tls) conn->write(refusal_line(r));
+            conn->close();
+            return;
+          }
+          start(conn, lc, std::move(*acquired.token));
+        });
+    if (auto s = listener->listen(); !s) return s;
+    out.push_back(std::move(listener));
+  }
+  return core::Status::ok();
+}
+
+}  // namespace mta
