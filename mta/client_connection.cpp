@@ -25,6 +25,19 @@ void ClientConnection::send(std::string out, bool closing) {
   }
 }
 
+void ClientConnection::login(net::Loop& loop, LoginServices& services, const std::string& user,
+                             std::string password, net::Timer& delay,
+                             std::function<void(LoginResult)> done) {
+  if (login_in_flight_) return;
+  login_in_flight_ = true;
+  check_login(loop, services, client_key_, user, std::move(password),
+              std::weak_ptr<ClientConnection>(self_), delay,
+              [this, done = std::move(done)](LoginResult r) {
+                login_in_flight_ = false;
+                done(r);
+              });
+}
+
 core::Status open_listeners(net::Loop& loop, const Config& config,
                             const std::function<bool(const ListenerConfig&)>& wanted,
                             std::shared_ptr<net::TlsContext> tls,

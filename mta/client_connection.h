@@ -18,6 +18,7 @@
 #include "core/reply.h"
 #include "core/status.h"
 #include "mta/config.h"
+#include "mta/login.h"
 #include "mta/net/connection.h"
 #include "mta/net/listener.h"
 #include "mta/net/loop.h"
@@ -38,6 +39,11 @@ class ClientConnection : public net::Connection::Handler {
   // Writes `out` (if any); once `closing`, closes the connection after it, once.
   void send(std::string out, bool closing);
   bool closed() const { return closed_; }
+  // Checks a password (mta/login.h) unless a check is already running: the glue's drive()
+  // may see the session still waiting for it and ask again. `done` runs on the loop, only
+  // while the connection is alive.
+  void login(net::Loop& loop, LoginServices& services, const std::string& user,
+             std::string password, net::Timer& delay, std::function<void(LoginResult)> done);
 
   net::Connection* const conn_;
   const std::string client_ip_;
@@ -48,6 +54,7 @@ class ClientConnection : public net::Connection::Handler {
   std::shared_ptr<ClientConnection> self_;
   bool closed_ = false;
   bool close_sent_ = false;
+  bool login_in_flight_ = false;
 };
 
 // Opens a listener on `loop` for each configured listener that `wanted` selects. A connection

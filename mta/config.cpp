@@ -189,12 +189,16 @@ void read_config(const toml::table& root, Config& c, std::optional<core::Status>
     if (role == "pop3" || role == "pop3s") {
       l.protocol = Protocol::kPop3;
       l.implicit_tls = role == "pop3s";
+    } else if (role == "imap" || role == "imaps") {
+      l.protocol = Protocol::kImap;
+      l.implicit_tls = role == "imaps";
     } else if (auto parsed = policy::parse_role(role)) {
       l.role = *parsed;
       l.implicit_tls = *parsed == policy::ListenerRole::kSubmissions;
     } else {
       r.fail(r.last_node("role"), "role",
-             "must be \"submission\", \"submissions\", \"relay\", \"pop3\" or \"pop3s\"");
+             "must be \"submission\", \"submissions\", \"relay\", \"pop3\", \"pop3s\", "
+             "\"imap\" or \"imaps\"");
     }
     r.str("address", l.address);
     if (!core::IpAddress::parse(l.address))

@@ -23,13 +23,13 @@
 namespace mta {
 
 // Which protocol a [[listener]] speaks: its role "submission", "submissions" or "relay"
-// is SMTP; "pop3" and "pop3s" are POP3 (995, implicit TLS for the latter).
-enum class Protocol { kSmtp, kPop3 };
+// is SMTP; "pop3" and "pop3s" are POP3, "imap" and "imaps" IMAP (the "s" ones implicit TLS).
+enum class Protocol { kSmtp, kPop3, kImap };
 
 struct ListenerConfig {
   Protocol protocol = Protocol::kSmtp;
   policy::ListenerRole role = policy::ListenerRole::kRelay;  // for SMTP
-  bool implicit_tls = false;  // submissions and pop3s
+  bool implicit_tls = false;  // submissions, pop3s and imaps
   std::string address = "127.0.0.1";
   uint16_t port = 25;
 };

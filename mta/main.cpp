@@ -45,6 +45,7 @@
 #include "mta/net/loop.h"
 #include "mta/net/tls_context.h"
 #include "mta/smtp/params.h"
+#include "mta/imap_service.h"
 #include "mta/pop3_service.h"
 #include "mta/smtp_service.h"
 #include "policy/dkim_key.h"
@@ -262,17 +263,24 @@ int serve(const std::string& config_path) {
   mta::Pop3Context pop3_ctx{c, smtp_ctx.login, smtp_ctx.limiter, tls, mailboxes, writer, {}, {}};
   pop3_ctx.session.hostname = c.hostname;
   pop3_ctx.session.starttls_available = tls != nullptr;
+  mta::ImapContext imap_ctx{c, smtp_ctx.login, smtp_ctx.limiter, tls, mailboxes, writer, {}};
+  imap_ctx.session.hostname = c.hostname;
+  imap_ctx.session.starttls_available = tls != nullptr;
+  imap_ctx.session.limits.max_literal = c.max_message_size;
   const unsigned n_loops = c.threads > 0 ? static_cast<unsigned>(c.threads)
                                          : std::max(1u, std::thread::hardware_concurrency());
   std::vector<std::unique_ptr<net::Loop>> loops;
   std::vector<std::unique_ptr<mta::SmtpService>> services;
   std::vector<std::unique_ptr<mta::Pop3Service>> pop3_services;
+  std::vector<std::unique_ptr<mta::ImapService>> imap_services;
   for (unsigned i = 0; i < n_loops; ++i) {
     loops.push_back(std::make_unique<net::Loop>());
     services.push_back(std::make_unique<mta::SmtpService>(*loops.back(), smtp_ctx));
     if (auto s = services.back()->listen(); !s) return fail(s.message());
     pop3_services.push_back(std::make_unique<mta::Pop3Service>(*loops.back(), pop3_ctx));
     if (auto s = pop3_services.back()->listen(); !s) return fail(s.message());
+    imap_services.push_back(std::make_unique<mta::ImapService>(*loops.back(), imap_ctx));
+    if (auto s = imap_services.back()->listen(); !s) return fail(s.message());
   }
   net::Loop delivery_loop;
   mta::DeliveryService delivery(delivery_loop, c, **db, writer, ids, *local_recipients, mailboxes);
@@ -286,8 +294,9 @@ int serve(const std::string& config_path) {
 
   for (const auto& l : c.listeners)
     core::LogLine(core::LogLevel::kInfo, "listening")
-        .kv("listener", l.protocol == mta::Protocol::kPop3 ? (l.implicit_tls ? "pop3s" : "pop3")
-                                                           : policy::role_name(l.role))
+        .kv("listener", l.protocol == mta::Protocol::kPop3   ? (l.implicit_tls ? "pop3s" : "pop3")
+                        : l.protocol == mta::Protocol::kImap ? (l.implicit_tls ? "imaps" : "imap")
+                                                             : policy::role_name(l.role))
         .kv("address", l.address).kv("port", int64_t(l.port)).emit();
   core::LogLine(core::LogLevel::kInfo, "started")
       .kv("config", c.origin).kv("hostname", c.hostname).kv("data_dir", c.data_dir)
@@ -318,9 +327,11 @@ int serve(const std::string& config_path) {
     net::Loop* loop = loops[i].get();
     mta::SmtpService* service = services[i].get();
     mta::Pop3Service* pop3 = pop3_services[i].get();
-    loop->post([loop, service, pop3] {
+    mta::ImapService* imap = imap_services[i].get();
+    loop->post([loop, service, pop3, imap] {
       service->close();
       pop3->close();
+      imap->close();
       loop->stop();
     });
   }
@@ -330,6 +341,7 @@ int serve(const std::string& config_path) {
   std::filesystem::remove(pid_file(c));
   services.clear();
   pop3_services.clear();
+  imap_services.clear();
   loops.clear();
   core::LogLine(core::LogLevel::kInfo, "stopped").emit();
   return 0;

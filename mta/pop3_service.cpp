@@ -125,7 +125,7 @@ class Pop3Connection final : public ClientConnection,
   void check_auth() {
     const auto& req = session_.auth_request();
     std::weak_ptr<Pop3Connection> weak = weak_from_this();
-    check_login(loop_, ctx_.login, client_key_, req.login, req.password, weak, delay_timer_,
+    login(loop_, ctx_.login, req.login, req.password, delay_timer_,
                 [weak, login = req.login](LoginResult r) {
                   if (auto self = weak.lock()) self->auth_done(r, login);
                 });

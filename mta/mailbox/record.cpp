@@ -7,11 +7,18 @@ namespace mta::mailbox {
 namespace {
 
 constexpr size_t kUserRecordSize = 1 + 4 + 4;
-constexpr size_t kMailboxRecordSize = 1 + 4 + 4 + 4 + 8 + 4 + 8 + 1;
-constexpr size_t kMessageFixedSize = 1 + 1 + 8 + 8 + 8 + 4 + 2;
+constexpr size_t kMailboxRecordSize = 1 + 4 + 4 + 4 + 8 + 4 + 8 + 1 + 4 + 4 + 1;
+constexpr size_t kMessageFixedSize = 1 + 1 + 8 + 8 + 8 + 4 + 2 + 1;
+constexpr uint8_t kNoselectBit = 1;
 
 void put_be(std::string& out, uint64_t v, int bytes) {
   for (int i = bytes - 1; i >= 0; --i) out += static_cast<char>((v >> (8 * i)) & 0xff);
+}
+
+void put_string32(std::string& out, std::string_view s) {
+  assert(s.size() <= 0xffffffffu);
+  put_be(out, s.size(), 4);
+  out += s;
 }
 
 // Reads fixed-width fields in order; the first failure sticks and names the field.
@@ -19,26 +26,35 @@ class Reader {
  public:
   Reader(std::string_view in, const char* what) : in_(in), what_(what) {}
 
-  uint64_t be(int bytes, const char* field) {
-    if (!need(static_cast<size_t>(bytes), field)) return 0;
+  // Unrolled for each width: listings decode 100,000 records at a time.
+  template <int kBytes>
+  uint64_t be(const char* field) {
+    if (!need(kBytes, field)) return 0;
     uint64_t v = 0;
-    for (int i = 0; i < bytes; ++i) v = (v << 8) | static_cast<unsigned char>(in_[pos_++]);
+    for (int i = 0; i < kBytes; ++i) v = (v << 8) | static_cast<unsigned char>(in_[pos_ + i]);
+    pos_ += kBytes;
     return v;
   }
   uint8_t byte_at_most(uint8_t max, const char* field) {
-    const auto b = static_cast<uint8_t>(be(1, field));
+    const auto b = static_cast<uint8_t>(be<1>(field));
     if (ok() && b > max) fail(field, "value " + std::to_string(b) + " out of range");
     return b;
   }
-  std::string bytes(size_t n, const char* field) {
+  std::string_view view(size_t n, const char* field) {
     if (!need(n, field)) return {};
-    std::string s(in_.substr(pos_, n));
+    const std::string_view s = in_.substr(pos_, n);
     pos_ += n;
     return s;
   }
-  void version() {
-    const auto v = static_cast<uint8_t>(be(1, "version"));
-    if (ok() && v != kRecordVersion) fail("version", "unknown version " + std::to_string(v));
+  std::string_view string32(const char* field) {
+    const auto n = static_cast<size_t>(be<4>(field));
+    return view(n, field);
+  }
+  // The record's version, one of 1 .. newest.
+  uint8_t version(uint8_t newest) {
+    const auto v = static_cast<uint8_t>(be<1>("version"));
+    if (ok() && (v == 0 || v > newest)) fail("version", "unknown version " + std::to_string(v));
+    return v;
   }
   core::Status finish() {
     if (ok() && pos_ != in_.size()) fail("end of record", "unexpected trailing bytes");
@@ -119,7 +135,7 @@ std::string flags_text(const Flags& flags) {
 std::string encode(const UserRecord& r) {
   std::string out;
   out.reserve(kUserRecordSize);
-  put_be(out, kRecordVersion, 1);
+  put_be(out, kUserRecordVersion, 1);
   put_be(out, r.next_mailbox_id, 4);
   put_be(out, r.next_uidvalidity, 4);
   return out;
@@ -128,7 +144,7 @@ std::string encode(const UserRecord& r) {
 std::string encode(const MailboxRecord& r) {
   std::string out;
   out.reserve(kMailboxRecordSize);
-  put_be(out, kRecordVersion, 1);
+  put_be(out, kMailboxRecordVersion, 1);
   put_be(out, r.id, 4);
   put_be(out, r.uidvalidity, 4);
   put_be(out, r.uidnext, 4);
@@ -136,14 +152,23 @@ std::string encode(const MailboxRecord& r) {
   put_be(out, r.messages, 4);
   put_be(out, r.bytes, 8);
   put_be(out, static_cast<uint8_t>(r.special_use), 1);
+  put_be(out, r.unseen, 4);
+  put_be(out, r.deleted, 4);
+  put_be(out, r.noselect ? kNoselectBit : 0, 1);
   return out;
 }
 
 std::string encode(const MessageRecord& r) {
   assert(r.flags.keywords.size() <= kMaxKeywords);
   std::string out;
-  out.reserve(kMessageFixedSize + 16 * r.flags.keywords.size());
-  put_be(out, kRecordVersion, 1);
+  size_t reserve = kMessageFixedSize + 16 * r.flags.keywords.size();
+  if (r.summary) {
+    const SearchSummary& m = *r.summary;
+    reserve += 8 + 6 * 4 + m.from.size() + m.to.size() + m.cc.size() + m.bcc.size() +
+               m.subject.size() + m.message_id.size();
+  }
+  out.reserve(reserve);
+  put_be(out, kMessageRecordVersion, 1);
   put_be(out, r.flags.system, 1);
   put_be(out, static_cast<uint64_t>(r.internal_date_ms), 8);
   put_be(out, r.size, 8);
@@ -155,15 +180,38 @@ std::string encode(const MessageRecord& r) {
     put_be(out, k.size(), 1);
     out += k;
   }
+  put_be(out, r.summary ? 1 : 0, 1);
+  if (r.summary) {
+    const SearchSummary& m = *r.summary;
+    put_be(out, static_cast<uint64_t>(m.date_ms), 8);
+    for (const std::string* f : {&m.from, &m.to, &m.cc, &m.bcc, &m.subject, &m.message_id})
+      put_string32(out, *f);
+  }
+  return out;
+}
+
+std::string encode(const ImapStructure& r) {
+  std::string out;
+  out.reserve(1 + 12 + r.envelope.size() + r.body_structure.size() + r.body.size());
+  put_be(out, kStructureRecordVersion, 1);
+  put_string32(out, r.envelope);
+  put_string32(out, r.body_structure);
+  put_string32(out, r.body);
+  return out;
+}
+
+std::string encode_subscription() {
+  std::string out;
+  put_be(out, kSubscriptionRecordVersion, 1);
   return out;
 }
 
 core::Result<UserRecord> decode_user(std::string_view bytes) {
   Reader in(bytes, "user");
   UserRecord r;
-  in.version();
-  r.next_mailbox_id = static_cast<uint32_t>(in.be(4, "next mailbox id"));
-  r.next_uidvalidity = static_cast<uint32_t>(in.be(4, "next uidvalidity"));
+  in.version(kUserRecordVersion);
+  r.next_mailbox_id = static_cast<uint32_t>(in.be<4>("next mailbox id"));
+  r.next_uidvalidity = static_cast<uint32_t>(in.be<4>("next uidvalidity"));
   if (auto s = in.finish(); !s) return s;
   return r;
 }
@@ -171,35 +219,92 @@ core::Result<UserRecord> decode_user(std::string_view bytes) {
 core::Result<MailboxRecord> decode_mailbox(std::string_view bytes) {
   Reader in(bytes, "mailbox");
   MailboxRecord r;
-  in.version();
-  r.id = static_cast<uint32_t>(in.be(4, "id"));
-  r.uidvalidity = static_cast<uint32_t>(in.be(4, "uidvalidity"));
-  r.uidnext = static_cast<uint32_t>(in.be(4, "uidnext"));
-  r.highest_modseq = in.be(8, "highest modseq");
-  r.messages = static_cast<uint32_t>(in.be(4, "messages"));
-  r.bytes = in.be(8, "bytes");
+  const uint8_t version = in.version(kMailboxRecordVersion);
+  r.id = static_cast<uint32_t>(in.be<4>("id"));
+  r.uidvalidity = static_cast<uint32_t>(in.be<4>("uidvalidity"));
+  r.uidnext = static_cast<uint32_t>(in.be<4>("uidnext"));
+  r.highest_modseq = in.be<8>("highest modseq");
+  r.messages = static_cast<uint32_t>(in.be<4>("messages"));
+  r.bytes = in.be<8>("bytes");
   r.special_use = static_cast<SpecialUse>(
       in.byte_at_most(static_cast<uint8_t>(SpecialUse::kArchive), "special use"));
+  if (version >= 2) {
+    r.unseen = static_cast<uint32_t>(in.be<4>("unseen"));
+    r.deleted = static_cast<uint32_t>(in.be<4>("deleted"));
+    r.noselect = in.byte_at_most(kNoselectBit, "attributes") & kNoselectBit;
+  } else {
+    r.recount = true;
+  }
   if (auto s = in.finish(); !s) return s;
   return r;
 }
 
-core::Result<MessageRecord> decode_message(std::string_view bytes) {
+core::Status decode_message(std::string_view bytes, MessageView& r) {
   Reader in(bytes, "message");
-  MessageRecord r;
-  in.version();
-  r.flags.system = in.byte_at_most(kAllFlags, "flags");
-  r.internal_date_ms = static_cast<int64_t>(in.be(8, "internal date"));
-  r.size = in.be(8, "size");
-  r.modseq = in.be(8, "modseq");
-  r.chunks = static_cast<uint32_t>(in.be(4, "chunks"));
-  const auto n = static_cast<size_t>(in.be(2, "keyword count"));
+  const uint8_t version = in.version(kMessageRecordVersion);
+  r.system_flags = in.byte_at_most(kAllFlags, "flags");
+  r.internal_date_ms = static_cast<int64_t>(in.be<8>("internal date"));
+  r.size = in.be<8>("size");
+  r.modseq = in.be<8>("modseq");
+  r.chunks = static_cast<uint32_t>(in.be<4>("chunks"));
+  const auto n = static_cast<size_t>(in.be<2>("keyword count"));
+  r.keywords.clear();
   for (size_t i = 0; i < n && in.ok(); ++i) {
     const auto len = static_cast<size_t>(in.byte_at_most(kMaxKeywordSize, "keyword length"));
-    r.flags.keywords.push_back(in.bytes(len, "keyword"));
+    r.keywords.push_back(in.view(len, "keyword"));
   }
-  if (auto s = in.finish(); !s) return s;
+  r.has_summary = version >= 2 && in.byte_at_most(1, "summary present") == 1;
+  r.summary = {};
+  if (r.has_summary) {
+    r.summary.date_ms = static_cast<int64_t>(in.be<8>("date"));
+    r.summary.from = in.string32("from");
+    r.summary.to = in.string32("to");
+    r.summary.cc = in.string32("cc");
+    r.summary.bcc = in.string32("bcc");
+    r.summary.subject = in.string32("subject");
+    r.summary.message_id = in.string32("message-id");
+  }
+  return in.finish();
+}
+
+core::Result<MessageRecord> decode_message(std::string_view bytes) {
+  MessageView v;
+  if (auto s = decode_message(bytes, v); !s) return s;
+  MessageRecord r;
+  r.flags.system = v.system_flags;
+  r.flags.keywords.assign(v.keywords.begin(), v.keywords.end());
+  r.internal_date_ms = v.internal_date_ms;
+  r.size = v.size;
+  r.modseq = v.modseq;
+  r.chunks = v.chunks;
+  if (v.has_summary) {
+    const auto& m = v.summary;
+    r.summary = SearchSummary{
+        std::string(m.from),    std::string(m.to),         std::string(m.cc), std::string(m.bcc),
+        std::string(m.subject), std::string(m.message_id), m.date_ms};
+  }
   return r;
+}
+
+core::Status decode_structure(std::string_view bytes, StructureView& r) {
+  Reader in(bytes, "structure");
+  in.version(kStructureRecordVersion);
+  r.envelope = in.string32("envelope");
+  r.body_structure = in.string32("body structure");
+  r.body = in.string32("body");
+  return in.finish();
+}
+
+core::Result<ImapStructure> decode_structure(std::string_view bytes) {
+  StructureView v;
+  if (auto s = decode_structure(bytes, v); !s) return s;
+  return ImapStructure{std::string(v.envelope), std::string(v.body_structure), std::string(v.body)};
+}
+
+core::Status decode_subscription(std::string_view bytes) {
+  Reader in(bytes, "subscription");
+  in.version(kSubscriptionRecordVersion);
+  return in.finish();
 }
 
 std::string user_key(std::string_view user) { return "u" + std::string(user); }
@@ -222,11 +327,41 @@ std::string message_key(std::string_view user, uint32_t mailbox_id, uint32_t uid
   return k;
 }
 
-std::string blob_key(std::string_view user, uint32_t mailbox_id, uint32_t uid, uint32_t chunk) {
+std::string structure_prefix(std::string_view user, uint32_t mailbox_id) {
+  std::string k = user_part("e", user);
+  put_be(k, mailbox_id, 4);
+  return k;
+}
+
+std::string structure_key(std::string_view user, uint32_t mailbox_id, uint32_t uid) {
+  std::string k = structure_prefix(user, mailbox_id);
+  put_be(k, uid, 4);
+  return k;
+}
+
+std::string subscription_prefix(std::string_view user) { return user_part("s", user); }
+
+std::string subscription_key(std::string_view user, std::string_view name) {
+  return subscription_prefix(user) + std::string(name);
+}
+
+std::string blob_prefix(std::string_view user, uint32_t mailbox_id) {
   std::string k = user_part("", user);
   put_be(k, mailbox_id, 4);
+  return k;
+}
+
+std::string blob_key(std::string_view user, uint32_t mailbox_id, uint32_t uid, uint32_t chunk) {
+  std::string k = blob_prefix(user, mailbox_id);
   put_be(k, uid, 4);
   put_be(k, chunk, 4);
+  return k;
+}
+
+std::string prefix_end(std::string_view prefix) {
+  std::string k(prefix);
+  while (!k.empty() && static_cast<unsigned char>(k.back()) == 0xff) k.pop_back();
+  if (!k.empty()) k.back() = static_cast<char>(static_cast<unsigned char>(k.back()) + 1);
   return k;
 }
 

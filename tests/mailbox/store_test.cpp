@@ -23,10 +23,12 @@ Append append(std::string user, std::string mailbox, std::string_view bytes, Fla
 // Stages and writes one batch, as the queue writer would.
 std::vector<Appended> commit(Store& store, queue::Db& db, const std::vector<Append>& appends) {
   rocksdb::WriteBatch batch;
-  auto staged = store.stage_appends(batch, appends);
+  Changes changes;
+  auto staged = store.stage_appends(batch, appends, changes);
   INFO(staged.status().to_string());
   REQUIRE(staged.is_ok());
   REQUIRE(db.raw()->Write(queue::synced_writes(), &batch).ok());
+  store.notify_committed(changes, core::Status::ok());
   return std::move(staged).value();
 }
 
@@ -100,12 +102,18 @@ TEST_CASE("unit: the first append creates every special-use mailbox", "[mailbox]
   CHECK(inbox.status.uidnext == 1);
   CHECK(store.bytes_used("alice").value() == 6);
   CHECK(store.mailboxes("bob").value().empty());
+  CHECK(junk.unseen == 1);
+  CHECK(junk.deleted == 0);
+  CHECK(store.subscriptions("alice").value() ==
+        std::vector<std::string>{"Archive", "Drafts", "INBOX", "Junk", "Sent", "Trash"});
 
   SECTION("a mailbox that is not standard is not made up") {
     rocksdb::WriteBatch batch;
-    auto r = store.stage_appends(batch, {append("alice", "Lists", "x")});
+    Changes changes;
+    auto r = store.stage_appends(batch, {append("alice", "Lists", "x")}, changes);
     CHECK(r.status().kind() == core::Status::Kind::kNotFound);
     CHECK(batch.Count() == 0);
+    CHECK(changes.empty());
   }
 }
 
@@ -155,7 +163,8 @@ TEST_CASE("unit: an append whose batch is not written leaves nothing", "[mailbox
 
   SECTION("on a user's first delivery") {
     rocksdb::WriteBatch lost;
-    REQUIRE(store.stage_appends(lost, {append("alice", "INBOX", "lost")}).is_ok());
+    Changes changes;
+    REQUIRE(store.stage_appends(lost, {append("alice", "INBOX", "lost")}, changes).is_ok());
     store.forget_staged();
     CHECK(store.mailboxes("alice").value().empty());
     CHECK(store.bytes_used("alice").value() == 0);
@@ -169,7 +178,8 @@ TEST_CASE("unit: an append whose batch is not written leaves nothing", "[mailbox
   SECTION("into an existing mailbox: a gap, never a UID given twice") {
     const auto first = commit(store, *db, {append("alice", "INBOX", "one")});
     rocksdb::WriteBatch lost;
-    auto staged = store.stage_appends(lost, {append("alice", "INBOX", "lost")});
+    Changes changes;
+    auto staged = store.stage_appends(lost, {append("alice", "INBOX", "lost")}, changes);
     REQUIRE(staged.is_ok());
     store.forget_staged();
     const auto after = store.mailbox("alice", "INBOX").value().status;
@@ -187,8 +197,11 @@ TEST_CASE("unit: an append whose batch is not written leaves nothing", "[mailbox
     const auto first = commit(store, *db, {append("alice", "INBOX", "one")});
     rocksdb::WriteBatch batch;
     REQUIRE(batch.Put(db->cf(queue::Family::kDefault), "caller", "x").ok());
-    auto r = store.stage_appends(batch, {append("alice", "INBOX", "a"), append("bob", "INBOX", "b"),
-                                         append("alice", "Nope", "c")});
+    Changes changes;
+    auto r = store.stage_appends(
+        batch,
+        {append("alice", "INBOX", "a"), append("bob", "INBOX", "b"), append("alice", "Nope", "c")},
+        changes);
     CHECK(r.status().kind() == core::Status::Kind::kNotFound);
     CHECK(batch.Count() == 1);  // the caller's own write stays
     // The counters were not moved: the next append is the next UID.
@@ -243,14 +256,16 @@ TEST_CASE("unit: flags, keywords, dates and bytes round-trip", "[mailbox][unit]"
   }
   SECTION("bad flags are refused") {
     rocksdb::WriteBatch batch;
-    CHECK(store.stage_appends(batch, {append("alice", "INBOX", "x", {64, {}})}).status().kind() ==
+    Changes changes;
+    auto kind = [&](const Append& a) {
+      return store.stage_appends(batch, {a}, changes).status().kind();
+    };
+    CHECK(kind(append("alice", "INBOX", "x", {64, {}})) == core::Status::Kind::kInvalid);
+    CHECK(kind(append("alice", "INBOX", "x", {0, {std::string(256, 'k')}})) ==
           core::Status::Kind::kInvalid);
-    CHECK(store.stage_appends(batch, {append("alice", "INBOX", "x", {0, {std::string(256, 'k')}})})
-              .status()
-              .kind() == core::Status::Kind::kInvalid);
-    CHECK(store.stage_appends(batch, {append("", "INBOX", "x")}).status().kind() ==
-          core::Status::Kind::kInvalid);
+    CHECK(kind(append("", "INBOX", "x")) == core::Status::Kind::kInvalid);
     CHECK(batch.Count() == 0);
+    CHECK(changes.empty());
   }
 }
 
@@ -331,8 +346,7 @@ TEST_CASE("unit: expunge removes messages and counts them once", "[mailbox][unit
   }
   SECTION("an unknown mailbox") {
     rocksdb::WriteBatch batch;
-    CHECK(store.stage_expunge(batch, "alice", "Nope", {1}).kind() ==
-          core::Status::Kind::kNotFound);
+    CHECK(store.stage_expunge(batch, "alice", "Nope", {1}).kind() == core::Status::Kind::kNotFound);
     CHECK(batch.Count() == 0);
   }
 }

@@ -46,14 +46,14 @@ struct Local {
 
   // Queues a message from `sender` to `to` and leases it, as take_due() hands it over.
   queue::MessageRecord take(std::vector<core::Address> to, core::Address sender,
-                            bool quarantine = false) {
+                            bool quarantine = false, const std::string& body = kBody) {
     queue::NewMessage m;
     m.id = ids.next(kNow);
     m.envelope.sender = std::move(sender);
     for (auto& a : to) m.envelope.recipients.push_back({std::move(a), 0, ""});
     m.envelope.quarantine = quarantine;
     m.envelope.received_at_ms = kNow;
-    m.body_chunks = {kBody};
+    m.body_chunks = {body.substr(0, body.size() / 2), body.substr(body.size() / 2)};
     m.now_ms = kNow;
     const std::string id = m.id;
     std::promise<core::Status> p;
@@ -90,9 +90,9 @@ struct Local {
 
   // A message from `sender` to `to`, taken and delivered; the plan it was delivered by.
   LocalDelivery::Plan run(std::vector<core::Address> to, core::Address sender,
-                          bool quarantine = false) {
+                          bool quarantine = false, const std::string& body = kBody) {
     LocalDelivery::Plan plan;
-    const core::Status s = deliver(take(std::move(to), std::move(sender), quarantine), &plan);
+    const core::Status s = deliver(take(std::move(to), std::move(sender), quarantine, body), &plan);
     INFO(s.to_string());
     REQUIRE(s.is_ok());
     return plan;
@@ -272,4 +272,129 @@ TEST_CASE("unit: a throttled message waits without an attempt or a DSN", "[mta][
     CHECK(left.next_attempt_ms >= kNow + 54'000);  // the first backoff step, 1 min +-10 %
     CHECK(left.next_attempt_ms <= kNow + 66'000);
   }
+}
+
+TEST_CASE("unit: local delivery stores IMAP data of the exact bytes stored", "[mta][unit]") {
+  Local t;
+  const std::string body =
+      "From: =?utf-8?Q?Caf=C3=A9?= <cafe@remote.example>\r\n"
+      "To: alice@example.com, \"Team, all\" <team@example.com>\r\n"
+      "To: late@example.com\r\n"
+      "Cc: Friends: bob@example.com, carol@example.com;\r\n"
+      "Subject: =?utf-8?B?w6l0w6k=?= report\r\n"
+      "Date: Tue, 14 Nov 2023 23:13:20 +0100\r\n"
+      "Message-ID: <m1@remote.example>\r\n"
+      "\r\n"
+      "hello\r\n";
+  std::vector<std::string> heard;
+  auto watch = t.store.events().watch("alice", [&](std::string_view m) { heard.emplace_back(m); });
+  t.run({addr("alice@example.com"), addr("Team@example.com")}, addr("cafe@remote.example"), false,
+        body);
+  CHECK(heard.size() == 6);  // alice's first mail provisions her six mailboxes
+
+  const auto stored = t.stored("alice", "INBOX");
+  REQUIRE(stored.size() == 2);
+  std::vector<mta::mailbox::SearchSummary> summaries;
+  REQUIRE(t.store
+              .list_index("alice", "INBOX",
+                          [&](uint32_t uid, const mta::mailbox::MessageView& m) {
+                            REQUIRE(m.has_summary);
+                            const auto r = t.store.message("alice", "INBOX", uid).value();
+                            summaries.push_back(*r.record.summary);
+                            // Each copy's data is what its own bytes give (the copies differ
+                            // only in Delivered-To, which none of it shows).
+                            const auto data = mta::imap_data_of(stored.at(summaries.size() - 1));
+                            CHECK(*r.record.summary == data.summary);
+                            CHECK(t.store.imap_structure("alice", "INBOX", uid).value() ==
+                                  data.structure);
+                            return true;
+                          })
+              .is_ok());
+  REQUIRE(summaries.size() == 2);
+  const mta::mailbox::SearchSummary& m = summaries[0];
+  CHECK(m.from == "Caf\xc3\xa9 <cafe@remote.example>");
+  CHECK(m.to == "alice@example.com, Team, all <team@example.com>, late@example.com");
+  CHECK(m.cc == "Friends: bob@example.com, carol@example.com;");
+  CHECK(m.bcc.empty());
+  CHECK(m.subject == "\xc3\xa9t\xc3\xa9 report");
+  CHECK(m.message_id == "<m1@remote.example>");
+  CHECK(m.date_ms == 1'700'000'000'000);
+
+  const auto structure = t.store.imap_structure("alice", "INBOX", 1).value().value();
+  // ENVELOPE carries raw values (clients decode), the date and subject first.
+  CHECK_THAT(structure.envelope,
+             Catch::StartsWith("(\"Tue, 14 Nov 2023 23:13:20 +0100\" \"=?utf-8?B?w6l0w6k=?= "
+                               "report\" ((\"=?utf-8?Q?Caf=C3=A9?=\" NIL \"cafe\" "
+                               "\"remote.example\"))"));
+  CHECK_THAT(structure.body, Catch::StartsWith("(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"us-ascii\")"));
+  CHECK(structure.body_structure.size() > structure.body.size());
+  CHECK(structure.body_structure.substr(0, structure.body.size() - 1) ==
+        structure.body.substr(0, structure.body.size() - 1));
+
+  SECTION("the watchers hear of each later delivery once it is committed") {
+    heard.clear();
+    t.run({addr("alice@example.com")}, addr("sender@remote.example"), true);
+    CHECK(heard == std::vector<std::string>{"Junk"});
+  }
+}
+
+TEST_CASE("unit: quarantined mail brings back a Junk the user deleted", "[mta][unit]") {
+  Local t;
+  t.run({addr("alice@example.com")}, addr("sender@remote.example"));
+  rocksdb::WriteBatch batch;
+  mta::mailbox::Changes changes;
+  REQUIRE(t.store.stage_delete(batch, changes, "alice", "Junk").is_ok());
+  REQUIRE(t.db->raw()->Write(queue::synced_writes(), &batch).ok());
+  t.store.notify_committed(changes, core::Status::ok());
+  CHECK(t.store.mailbox("alice", "Junk").status().kind() == core::Status::Kind::kNotFound);
+  t.run({addr("alice@example.com")}, addr("spoof@remote.example"), true);
+  CHECK(t.stored("alice", "Junk").size() == 1);
+  CHECK(t.store.mailbox("alice", "Junk").value().status.special_use ==
+        mta::mailbox::SpecialUse::kJunk);
+}
+
+TEST_CASE("unit: a message without the fields IMAP reads", "[mta][unit]") {
+  const auto d = mta::imap_data_of("Date: yesterday\r\n\r\nno header to speak of\r\n");
+  CHECK(d.summary == mta::mailbox::SearchSummary{});
+  CHECK_THAT(d.structure.envelope, Catch::StartsWith("(\"yesterday\" NIL NIL NIL NIL NIL"));
+  const auto empty = mta::imap_data_of("");
+  CHECK(empty.summary.date_ms == 0);
+  CHECK_FALSE(empty.structure.body_structure.empty());
+}
+
+TEST_CASE("unit: RFC 5322 dates, also obsolete and broken ones", "[mta][unit]") {
+  static constexpr int64_t kT = 1'700'000'000'000;  // Tue, 14 Nov 2023 22:13:20 +0000
+  const auto [text, expected] = GENERATE(table<std::string, std::optional<int64_t>>({
+      {"Tue, 14 Nov 2023 22:13:20 +0000", kT},
+      {"14 Nov 2023 22:13:20 GMT", kT},
+      {"Tue, 14 Nov 2023 23:13:20 +0100", kT},
+      {"Tue, 14 Nov 2023 17:13:20 -0500 (EST)", kT},
+      {"Tue, 14 Nov 2023 17:13:20 EST", kT},
+      {"Tue, 14 Nov 2023 14:13:20 PST", kT},
+      {"tue,14 nov 2023 22:13:20 ut", kT},
+      {"Tue, 14 Nov 23 22:13:20 +0000", kT},
+      {"Tue, 14 Nov 123 22:13:20 +0000", kT},
+      {"Tue,\t14 Nov 2023 22:13:20 Z", kT},
+      {"Tue, 14 Nov 2023 22:13:20 A", kT},  // military: taken as UTC (RFC 5322 §4.3)
+      {"Tue, 14 Nov 2023 22:13:20", kT},    // no zone: UTC
+      {"Tue Nov 14 22:13:20 2023", kT},     // asctime
+      {"Wed, 14 November 2023 22:13:20 +0000", kT},
+      {"Tue, 14 Nov 2023 22:13 +0000", kT - 20'000},
+      {"Tue, 14 Nov 2023 22:13:60 +0000", kT + 39'000},  // a leap second, held at :59
+      {"Thu, 1 Jan 1970 00:00:00 +0000", 0},
+      {"Fri, 31 Dec 1965 23:00:00 -0100", -126'230'400'000},
+      {"Thu, 29 Feb 2024 12:00:00 +0000", 1'709'208'000'000},
+      {"", std::nullopt},
+      {"yesterday", std::nullopt},
+      {"14 Nov 2023", std::nullopt},
+      {"29 Feb 2023 12:00:00 +0000", std::nullopt},
+      {"14 Nov 2023 24:00:00 +0000", std::nullopt},
+      {"14 Nov 2023 12:61:00 +0000", std::nullopt},
+      {"14 Foo 2023 12:00:00 +0000", std::nullopt},
+      {"2023-11-14T22:13:20Z", std::nullopt},
+      {"14 Nov 2023 12:00:00 12:00:00", std::nullopt},
+      {"14 Nov 2023 12:00:00 +0099", std::nullopt},
+  }));
+  INFO(text);
+  CHECK(mta::parse_rfc5322_date(text) == expected);
 }

@@ -1,0 +1,193 @@
+#include "mta/imap_service.h"
+
+#include "core/log.h"
+#include "mta/client_connection.h"
+#include "mta/imap_store_backend.h"
+#include "mta/net/timer.h"
+
+namespace mta {
+namespace {
+
+using access::ImapWait;
+
+constexpr uint64_t kIdleTimeoutMs = 30 * 60 * 1000;
+
+class ImapConnection final : public ClientConnection,
+                             public std::enable_shared_from_this<ImapConnection> {
+ public:
+  ImapConnection(net::Loop& loop, ImapContext& ctx, net::Connection* conn, bool implicit_tls,
+                 policy::ConnectionToken token)
+      : ClientConnection(conn, std::move(token)),
+        loop_(loop),
+        ctx_(ctx),
+        implicit_tls_(implicit_tls),
+        session_(ctx.session, implicit_tls),
+        idle_timer_(loop),
+        delay_timer_(loop) {}
+
+  void start() {
+    keep_alive(shared_from_this());
+    conn_->set_handler(this);
+    core::LogLine(core::LogLevel::kInfo, "imap-connect").kv("client", client_ip_).emit();
+    touch();
+    conn_->start_reading();
+    if (!implicit_tls_) {
+      session_.greet();
+      flush();
+    }
+  }
+
+  void on_read(std::string_view bytes) override {
+    if (closed()) return;
+    touch();
+    session_.receive(bytes);
+    drive();
+  }
+
+  void on_tls_ready(core::Status status) override {
+    if (closed()) return;
+    if (!status) {
+      core::LogLine(core::LogLevel::kWarn, "tls-failed")
+          .kv("client", client_ip_).remark(status.message()).emit();
+      conn_->abort();
+      return;
+    }
+    if (session_.waiting() == ImapWait::kStartTls) {
+      session_.on_tls_started();
+    } else {
+      session_.greet();
+    }
+    drive();
+  }
+
+  void on_closed() override {
+    mark_closed();
+    idle_timer_.stop();
+    delay_timer_.stop();
+    subscription_.reset();
+    core::LogLine(core::LogLevel::kInfo, "imap-disconnect")
+        .kv("client", client_ip_).kv("user", session_.user().empty() ? "-" : session_.user())
+        .emit();
+    released();  // may destroy this
+  }
+
+ private:
+  void touch() {
+    idle_timer_.start(kIdleTimeoutMs, [this] {
+      if (closed()) return;
+      session_.on_timeout();
+      flush();
+    });
+  }
+
+  void drive() {
+    if (closed()) return;
+    switch (session_.waiting()) {
+      case ImapWait::kNone:
+        return flush();
+      case ImapWait::kStartTls:
+        flush();
+        return conn_->start_tls(ctx_.tls);
+      case ImapWait::kAuth:
+        flush();
+        if (provisioning_) return;  // the login succeeded; the session hears of it next
+        return check_auth();
+    }
+  }
+
+  void flush() { send(session_.take_output(), session_.closing()); }
+
+  void check_auth() {
+    const auto& req = session_.auth_request();
+    std::weak_ptr<ImapConnection> weak = weak_from_this();
+    login(loop_, ctx_.login, req.login, req.password, delay_timer_,
+                [weak, login = req.login](LoginResult r) {
+                  if (auto self = weak.lock()) self->auth_done(r, login);
+                });
+  }
+
+  void auth_done(const LoginResult& r, const std::string& login) {
+    if (closed()) return;
+    if (r.outcome != LoginResult::Outcome::kOk) {
+      core::LogLine(core::LogLevel::kWarn,
+                    r.outcome == LoginResult::Outcome::kLockedOut ? "auth-locked" : "auth-failed")
+          .kv("client", client_ip_).kv("user", login).emit();
+      session_.on_auth(std::nullopt, nullptr,
+                       r.outcome == LoginResult::Outcome::kLockedOut
+                           ? "[UNAVAILABLE] Too many failed logins from this address; try again in " +
+                                 std::to_string(r.retry_after_ms / 1000 + 1) + " seconds"
+                           : "");
+      return drive();
+    }
+    const std::string user = r.user->name;
+    core::LogLine(core::LogLevel::kInfo, "imap-auth").kv("client", client_ip_).kv("user", user).emit();
+    std::weak_ptr<ImapConnection> weak = weak_from_this();
+    net::Loop* loop = &loop_;
+    // Completions come back to this loop and are dropped once the connection is gone.
+    auto post = [loop, weak](std::function<void()> fn) {
+      loop->post([weak, fn = std::move(fn)] {
+        if (auto self = weak.lock(); self && !self->closed()) {
+          fn();
+          self->drive();
+        }
+      });
+    };
+    backend_ = std::make_unique<StoreImapBackend>(ctx_.store, ctx_.writer, user, post);
+    subscription_ = ctx_.store.events().watch(user, [loop, weak](std::string_view changed) {
+      loop->post([weak, mailbox = std::string(changed)] {
+        if (auto self = weak.lock(); self && !self->closed()) {
+          self->session_.on_mailbox_changed(mailbox);
+          self->drive();
+        }
+      });
+    });
+    // A user who never had mail gets INBOX and the special-use mailboxes at first login.
+    if (!ctx_.store.mailbox(user, mailbox::kInbox)) {
+      provisioning_ = true;
+      return backend_->provision([this, user](core::Status s) {
+        provisioning_ = false;
+        if (!s)
+          core::LogLine(core::LogLevel::kError, "imap-provision-failed")
+              .kv("user", user).remark(s.message()).emit();
+        session_.on_auth(user, backend_.get(), "");
+      });
+    }
+    session_.on_auth(user, backend_.get(), "");
+    drive();
+  }
+
+  net::Loop& loop_;
+  ImapContext& ctx_;
+  const bool implicit_tls_;
+  std::unique_ptr<StoreImapBackend> backend_;  // before the session: it must outlive it
+  access::ImapSession session_;
+  net::Timer idle_timer_;
+  net::Timer delay_timer_;
+  mailbox::Events::Watch subscription_;
+  bool provisioning_ = false;
+};
+
+}  // namespace
+
+ImapService::ImapService(net::Loop& loop, ImapContext& ctx) : loop_(loop), ctx_(ctx) {}
+
+ImapService::~ImapService() { close(); }
+
+core::Status ImapService::listen() {
+  return open_listeners(
+      loop_, ctx_.config, [](const ListenerConfig& lc) { return lc.protocol == Protocol::kImap; },
+      ctx_.tls, ctx_.limiter,
+      [](const core::Reply& r) { return "* BYE [UNAVAILABLE] " + r.text + "\r\n"; },
+      [this](net::Connection* conn, const ListenerConfig& lc, policy::ConnectionToken token) {
+        std::make_shared<ImapConnection>(loop_, ctx_, conn, lc.implicit_tls, std::move(token))
+            ->start();
+      },
+      listeners_);
+}
+
+void ImapService::close() {
+  for (auto& l : listeners_) l->close();
+  listeners_.clear();
+}
+
+}  // namespace mta
