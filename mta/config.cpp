@@ -524,6 +524,16 @@ role = "pop3s"
 address = "127.0.0.1"
 port = 2995
 
+[[listener]]
+role = "imap"
+address = "127.0.0.1"
+port = 2143
+
+[[listener]]
+role = "imaps"
+address = "127.0.0.1"
+port = 2993
+
 [relay]
 trusted_networks = ["127.0.0.0/8", "::1/128"]
 local_domains = ["porter.test"]

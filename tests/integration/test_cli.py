@@ -51,7 +51,7 @@ class CheckConfigTest(PorterTestCase):
         path = os.path.join(REPO_ROOT, "etc", "porter.toml")
         r = run_porter(["check-config", path])
         self.assertEqual(r.returncode, 0, r.stderr.decode())
-        self.assertIn("ok (5 listeners, 2 users", r.stdout.decode())
+        self.assertIn("ok (7 listeners, 2 users", r.stdout.decode())
 
     def test_bad_configs_name_file_line_and_key(self):
         with tempfile.TemporaryDirectory() as tmp:

@@ -106,6 +106,31 @@ class ImapTest(PorterTestCase):
         typ, data = m.uid("FETCH", new, "(FLAGS)")
         self.assertIn(b"\\Seen", data[0])
 
+    def test_search(self):
+        token = uuid.uuid4().hex
+        self.deliver("carol", 2, subject_token=token)
+        self.deliver("carol", 1)
+        m = self.imap("carol")
+        m.select("INBOX")
+        typ, data = m.search(None, "SUBJECT", token)
+        self.assertEqual(typ, "OK")
+        self.assertEqual(len(data[0].split()), 2)
+        typ, data = m.uid("SEARCH", "FROM", "carol@local.test", "UNSEEN", "SUBJECT", token)
+        uids = [int(u) for u in data[0].split()]
+        self.assertEqual(len(uids), 2)
+        m.uid("STORE", str(uids[0]), "+FLAGS", "(\\Seen)")
+        typ, data = m.uid("SEARCH", "UNSEEN", "SUBJECT", token)
+        self.assertEqual([int(u) for u in data[0].split()], uids[1:])
+        typ, data = m.search(None, "BODY", "\"line 1 of %s\"" % token)
+        self.assertEqual(len(data[0].split()), 2)
+        typ, data = m.search(None, "OR", "SUBJECT", token, "SINCE", "1-Jan-2000", "NOT", "DELETED")
+        self.assertEqual(typ, "OK")
+        typ, data = m.search(None, "CHARSET", "KOI8-R", "ALL")
+        self.assertEqual(typ, "NO")
+        self.assertIn(b"BADCHARSET", data[0])
+        with self.assertRaises(imaplib.IMAP4.error):
+            m.search(None, "(UNSEEN")
+
     def test_two_sessions_see_flags_and_expunges(self):
         self.deliver("bob", 2)
         a = self.imap("bob")

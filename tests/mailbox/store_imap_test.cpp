@@ -424,7 +424,7 @@ TEST_CASE("unit: copy and move keep bytes, flags and IMAP data under new UIDs", 
   const auto archive = t.status("Archive");
 
   auto r = t.write([&](auto& batch, auto& changes) {
-    return t.store.stage_copy(batch, changes, "alice", "inbox", {b, 99, a}, "Archive");
+    return t.store.stage_copy(batch, changes, "alice", "inbox", {b, 99, a, b}, "Archive");
   });
   REQUIRE(r.is_ok());
   CHECK(r->uidvalidity == archive.uidvalidity);

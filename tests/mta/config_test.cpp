@@ -11,13 +11,15 @@ const std::string kListener = "[[listener]]\nrole = \"relay\"\nport = 2525\n";
 TEST_CASE("config: the embedded default and the example file are valid", "[mta][unit]") {
   auto c = load_config_string(mta::embedded_default_config(), "<embedded>");
   REQUIRE(c);
-  CHECK(c->listeners.size() == 5);
-  int pop3 = 0;
+  CHECK(c->listeners.size() == 7);
+  int pop3 = 0, imap = 0;
   for (const auto& l : c->listeners) {
     CHECK(l.address == "127.0.0.1");
     if (l.protocol == mta::Protocol::kPop3) ++pop3;
+    if (l.protocol == mta::Protocol::kImap) ++imap;
   }
   CHECK(pop3 == 2);
+  CHECK(imap == 2);
   CHECK(c->catch_all == "demo");
   CHECK(c->data_dir == "./var");
   CHECK(c->tls_self_signed);
