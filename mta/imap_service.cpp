@@ -2,6 +2,7 @@
 
 #include "core/log.h"
 #include "mta/client_connection.h"
+#include "mta/session_connection.h"
 #include "mta/imap_store_backend.h"
 #include "mta/net/timer.h"
 
@@ -12,58 +13,17 @@ using access::ImapWait;
 
 constexpr uint64_t kIdleTimeoutMs = 30 * 60 * 1000;
 
-class ImapConnection final : public ClientConnection,
-                             public std::enable_shared_from_this<ImapConnection> {
+class ImapConnection final : public SessionConnection<ImapConnection, access::ImapSession> {
  public:
   ImapConnection(net::Loop& loop, ImapContext& ctx, net::Connection* conn, bool implicit_tls,
                  policy::ConnectionToken token)
-      : ClientConnection(conn, std::move(token)),
-        loop_(loop),
-        ctx_(ctx),
-        implicit_tls_(implicit_tls),
-        session_(ctx.session, implicit_tls),
-        idle_timer_(loop),
-        delay_timer_(loop) {}
-
-  void start() {
-    keep_alive(shared_from_this());
-    conn_->set_handler(this);
-    core::LogLine(core::LogLevel::kInfo, "imap-connect").kv("client", client_ip_).emit();
-    touch();
-    conn_->start_reading();
-    if (!implicit_tls_) {
-      session_.greet();
-      flush();
-    }
-  }
-
-  void on_read(std::string_view bytes) override {
-    if (closed()) return;
-    touch();
-    session_.receive(bytes);
-    drive();
-  }
-
-  void on_tls_ready(core::Status status) override {
-    if (closed()) return;
-    if (!status) {
-      core::LogLine(core::LogLevel::kWarn, "tls-failed")
-          .kv("client", client_ip_).remark(status.message()).emit();
-      conn_->abort();
-      return;
-    }
-    if (session_.waiting() == ImapWait::kStartTls) {
-      session_.on_tls_started();
-    } else {
-      session_.greet();
-    }
-    drive();
-  }
+      : SessionConnection(loop, conn, std::move(token), implicit_tls, kIdleTimeoutMs, "imap",
+                          ctx.session, implicit_tls),
+        ctx_(ctx) {}
 
   void on_closed() override {
     mark_closed();
-    idle_timer_.stop();
-    delay_timer_.stop();
+    stop_timers();
     subscription_.reset();
     core::LogLine(core::LogLevel::kInfo, "imap-disconnect")
         .kv("client", client_ip_).kv("user", session_.user().empty() ? "-" : session_.user())
@@ -71,13 +31,12 @@ class ImapConnection final : public ClientConnection,
     released();  // may destroy this
   }
 
- private:
-  void touch() {
-    idle_timer_.start(kIdleTimeoutMs, [this] {
-      if (closed()) return;
-      session_.on_timeout();
-      flush();
-    });
+  void tls_ready() {
+    if (session_.waiting() == ImapWait::kStartTls) {
+      session_.on_tls_started();
+    } else {
+      session_.greet();
+    }
   }
 
   void drive() {
@@ -95,8 +54,7 @@ class ImapConnection final : public ClientConnection,
     }
   }
 
-  void flush() { send(session_.take_output(), session_.closing()); }
-
+ private:
   void check_auth() {
     const auto& req = session_.auth_request();
     std::weak_ptr<ImapConnection> weak = weak_from_this();
@@ -156,13 +114,9 @@ class ImapConnection final : public ClientConnection,
     drive();
   }
 
-  net::Loop& loop_;
   ImapContext& ctx_;
-  const bool implicit_tls_;
-  std::unique_ptr<StoreImapBackend> backend_;  // before the session: it must outlive it
-  access::ImapSession session_;
-  net::Timer idle_timer_;
-  net::Timer delay_timer_;
+  // The session only holds a pointer to it; its callbacks are dropped once this is gone.
+  std::unique_ptr<StoreImapBackend> backend_;
   mailbox::Events::Watch subscription_;
   bool provisioning_ = false;
 };

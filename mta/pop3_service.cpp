@@ -5,6 +5,7 @@
 #include "core/address.h"
 #include "core/log.h"
 #include "mta/client_connection.h"
+#include "mta/session_connection.h"
 #include "mta/net/connection.h"
 #include "mta/net/timer.h"
 
@@ -28,58 +29,17 @@ using access::Pop3Wait;
 constexpr uint64_t kIdleTimeoutMs = 10 * 60 * 1000;
 
 // One POP3 connection. It owns the maildrop lock from login until it closes.
-class Pop3Connection final : public ClientConnection,
-                             public std::enable_shared_from_this<Pop3Connection> {
+class Pop3Connection final : public SessionConnection<Pop3Connection, access::Pop3Session> {
  public:
   Pop3Connection(net::Loop& loop, Pop3Context& ctx, net::Connection* conn, bool implicit_tls,
                  policy::ConnectionToken token)
-      : ClientConnection(conn, std::move(token)),
-        loop_(loop),
-        ctx_(ctx),
-        implicit_tls_(implicit_tls),
-        session_(ctx.session, implicit_tls),
-        idle_timer_(loop),
-        delay_timer_(loop) {}
-
-  void start() {
-    keep_alive(shared_from_this());
-    conn_->set_handler(this);
-    core::LogLine(core::LogLevel::kInfo, "pop3-connect").kv("client", client_ip_).emit();
-    touch();
-    conn_->start_reading();
-    if (!implicit_tls_) {
-      session_.greet();
-      flush();
-    }
-  }
-
-  void on_read(std::string_view bytes) override {
-    if (closed()) return;
-    touch();
-    session_.receive(bytes);
-    drive();
-  }
-
-  void on_tls_ready(core::Status status) override {
-    if (closed()) return;
-    if (!status) {
-      core::LogLine(core::LogLevel::kWarn, "tls-failed")
-          .kv("client", client_ip_).remark(status.message()).emit();
-      conn_->abort();
-      return;
-    }
-    if (session_.waiting() == Pop3Wait::kStartTls) {
-      session_.on_tls_started();
-    } else {
-      session_.greet();
-    }
-    drive();
-  }
+      : SessionConnection(loop, conn, std::move(token), implicit_tls, kIdleTimeoutMs, "pop3",
+                          ctx.session, implicit_tls),
+        ctx_(ctx) {}
 
   void on_closed() override {
     mark_closed();
-    idle_timer_.stop();
-    delay_timer_.stop();
+    stop_timers();
     if (locked_) ctx_.locks.release(session_.user());
     core::LogLine(core::LogLevel::kInfo, "pop3-disconnect")
         .kv("client", client_ip_).kv("user", session_.user().empty() ? "-" : session_.user())
@@ -87,13 +47,12 @@ class Pop3Connection final : public ClientConnection,
     released();  // may destroy this
   }
 
- private:
-  void touch() {
-    idle_timer_.start(kIdleTimeoutMs, [this] {
-      if (closed()) return;
-      session_.on_timeout();
-      flush();
-    });
+  void tls_ready() {
+    if (session_.waiting() == Pop3Wait::kStartTls) {
+      session_.on_tls_started();
+    } else {
+      session_.greet();
+    }
   }
 
   void drive() {
@@ -120,8 +79,7 @@ class Pop3Connection final : public ClientConnection,
     }
   }
 
-  void flush() { send(session_.take_output(), session_.closing()); }
-
+ private:
   void check_auth() {
     const auto& req = session_.auth_request();
     std::weak_ptr<Pop3Connection> weak = weak_from_this();
@@ -233,12 +191,7 @@ class Pop3Connection final : public ClientConnection,
     drive();
   }
 
-  net::Loop& loop_;
   Pop3Context& ctx_;
-  const bool implicit_tls_;
-  access::Pop3Session session_;
-  net::Timer idle_timer_;
-  net::Timer delay_timer_;
   std::vector<uint32_t> uids_;  // the maildrop's UIDs, in message-number order
   bool locked_ = false;
   int64_t retrieved_ = 0;

@@ -142,6 +142,16 @@ bool pattern_matches(std::string_view pattern_in, std::string_view name_in) {
   return can[n.size()];
 }
 
+// Fills `slot` from `load()` the first time; false when loading failed.
+template <typename T, typename Load>
+bool load_once(std::optional<T>& slot, Load load) {
+  if (slot) return true;
+  auto r = load();
+  if (!r) return false;
+  slot = std::move(*r);
+  return true;
+}
+
 std::string canonical(std::string_view name) {
   if (core::iequals(name, "INBOX")) return "INBOX";
   return std::string(name);
@@ -910,21 +920,11 @@ void ImapSession::fetch(ImapCommand& c, bool uid) {
         first = false;
         line += s;
       };
-      auto need_bytes = [&]() -> bool {
-        if (!bytes) {
-          auto b = backend_->message_bytes(selected_, m.uid);
-          if (!b) return false;
-          bytes = std::move(*b);
-        }
-        return true;
+      auto need_bytes = [&] {
+        return load_once(bytes, [&] { return backend_->message_bytes(selected_, m.uid); });
       };
-      auto need_summary = [&]() -> bool {
-        if (!summary) {
-          auto s = backend_->summary(selected_, m.uid);
-          if (!s) return false;
-          summary = std::move(*s);
-        }
-        return true;
+      auto need_summary = [&] {
+        return load_once(summary, [&] { return backend_->summary(selected_, m.uid); });
       };
       auto literal = [](std::string_view data) {
         return "{" + std::to_string(data.size()) + "}\r\n" + std::string(data);

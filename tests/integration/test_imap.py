@@ -16,19 +16,10 @@ import time
 import unittest
 import uuid
 
-from delivery_support import wait_until
 from porter_fixture import PorterServer, PorterTestCase, client_tls_context, make_message
-from test_local_delivery import CliError, NO_DNS, PASSWORDS, USERS, run_cli, submit
+from test_local_delivery import (NO_DNS, PASSWORDS, USERS, deliver_to, mailbox_uids, run_cli,
+                                 submit)
 
-
-def inbox_uids(server, user, box="INBOX"):
-    try:
-        out = run_cli(server, "mailbox", "list", user, box).decode()
-    except CliError as e:
-        if "has no mailbox" in str(e):
-            return []
-        raise
-    return [int(m.group(1)) for m in re.finditer(r"^\s*(\d+)\s+\d+\s", out, re.M)]
 
 
 class ImapTest(PorterTestCase):
@@ -44,17 +35,7 @@ class ImapTest(PorterTestCase):
         cls.porter.cleanup()
 
     def deliver(self, user, count=1, subject_token=None):
-        before = len(inbox_uids(self.porter, user))
-        sent = []
-        for i in range(count):
-            token = subject_token or uuid.uuid4().hex
-            msg = make_message(token, sender="carol@local.test", to="%s@local.test" % user,
-                               body_lines=3 + i)
-            submit(self.porter, "carol", ["%s@local.test" % user], msg)
-            sent.append(msg)
-        self.assertTrue(wait_until(lambda: len(inbox_uids(self.porter, user)) >= before + count,
-                                   timeout=20))
-        return sent
+        return deliver_to(self.porter, user, count, subject_token)
 
     def stored(self, user, uid, box="INBOX"):
         return run_cli(self.porter, "mailbox", "cat", user, box, str(uid))
@@ -82,7 +63,7 @@ class ImapTest(PorterTestCase):
 
     def test_fetch_is_byte_identical(self):
         self.deliver("alice", 2)
-        uids = inbox_uids(self.porter, "alice")
+        uids = mailbox_uids(self.porter, "alice")
         m = self.imap("alice")
         typ, data = m.select("INBOX")
         self.assertEqual(typ, "OK")
@@ -184,8 +165,8 @@ class ImapTest(PorterTestCase):
         self.assertRegex(copyuid[0], rb"^\d+ %d \d+$" % uid)
         typ, data = m.uid("MOVE", str(uid), "Archive")
         self.assertEqual(typ, "OK", data)
-        self.assertEqual(inbox_uids(self.porter, "alice", "Drafts"), [])
-        self.assertEqual(len(inbox_uids(self.porter, "alice", "Archive")), 1)
+        self.assertEqual(mailbox_uids(self.porter, "alice", "Drafts"), [])
+        self.assertEqual(len(mailbox_uids(self.porter, "alice", "Archive")), 1)
         self.assertEqual(m.rename("Projects/2026", "Projects/2027")[0], "OK")
         typ, data = m.status("Projects/2027", "(MESSAGES UIDNEXT UNSEEN)")
         self.assertEqual(typ, "OK")
@@ -223,7 +204,7 @@ class ImapTest(PorterTestCase):
 
     def test_curl_imaps(self):
         self.deliver("alice", 1)
-        uids = inbox_uids(self.porter, "alice")
+        uids = mailbox_uids(self.porter, "alice")
         out = subprocess.run(
             ["curl", "-sS", "-k", "--max-time", "20",
              "imaps://127.0.0.1:%d/INBOX;UID=%d" % (self.porter.port("imaps"), uids[-1]),
@@ -233,7 +214,7 @@ class ImapTest(PorterTestCase):
 
     def test_mbsync_synchronises_the_account(self):
         self.deliver("bob", 3)
-        uids = inbox_uids(self.porter, "bob")
+        uids = mailbox_uids(self.porter, "bob")
         tmp = tempfile.mkdtemp(prefix="porter-mbsync-")
         self.addCleanup(shutil.rmtree, tmp, True)
         cert = os.path.join(self.porter.dir, "tls", "cert.pem")

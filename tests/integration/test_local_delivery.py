@@ -65,6 +65,32 @@ class CliError(AssertionError):
     pass
 
 
+def mailbox_uids(server, user, box="INBOX"):
+    """The UIDs in one of the user's mailboxes; none before the user's first delivery."""
+    try:
+        out = run_cli(server, "mailbox", "list", user, box).decode()
+    except CliError as e:
+        if "has no mailbox" in str(e):
+            return []
+        raise
+    return [int(m.group(1)) for m in re.finditer(r"^\s*(\d+)\s+\d+\s", out, re.M)]
+
+
+def deliver_to(server, user, count=1, subject_token=None):
+    """Submits `count` messages from carol to `user` and waits until they are in the INBOX;
+    returns the client's bytes of each, in order."""
+    before = len(mailbox_uids(server, user))
+    sent = []
+    for i in range(count):
+        msg = make_message(subject_token or uuid.uuid4().hex, sender="carol@local.test",
+                           to="%s@local.test" % user, body_lines=3 + i)
+        submit(server, "carol", ["%s@local.test" % user], msg)
+        sent.append(msg)
+    if not wait_until(lambda: len(mailbox_uids(server, user)) >= before + count, timeout=20):
+        raise AssertionError("messages did not reach %s's INBOX" % user)
+    return sent
+
+
 def run_cli(server, *args):
     """stdout of a porter CLI verb; CliError with its stderr when it fails. A read-only open
     can lose a race with the daemon's compaction, which deletes files the open had listed

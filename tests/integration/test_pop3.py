@@ -12,30 +12,16 @@ without disturbing another session.
 import email
 import os
 import poplib
-import re
 import shutil
 import socket
-import ssl
 import subprocess
 import tempfile
 import unittest
-import uuid
 
 from delivery_support import wait_until
-from porter_fixture import (PorterServer, PorterTestCase, client_tls_context, make_message,
-                            split_prefix)
-from test_local_delivery import PASSWORDS, USERS, NO_DNS, CliError, run_cli, submit
+from porter_fixture import PorterServer, PorterTestCase, client_tls_context
+from test_local_delivery import NO_DNS, PASSWORDS, USERS, deliver_to, mailbox_uids, run_cli
 
-
-def mailbox_uids(server, user):
-    """The UIDs in the user's INBOX; none before the user's first delivery."""
-    try:
-        out = run_cli(server, "mailbox", "list", user, "INBOX").decode()
-    except CliError as e:
-        if "has no mailbox" in str(e):
-            return []
-        raise
-    return [int(m.group(1)) for m in re.finditer(r"^\s*(\d+)\s+\d+\s", out, re.M)]
 
 
 class Pop3Test(PorterTestCase):
@@ -50,19 +36,8 @@ class Pop3Test(PorterTestCase):
         cls.porter.stop()
         cls.porter.cleanup()
 
-    def deliver(self, user, count):
-        """Submits `count` messages to `user` and waits until they are in the INBOX; returns
-        the client's bytes of each, in order."""
-        before = len(mailbox_uids(self.porter, user))
-        sent = []
-        for i in range(count):
-            msg = make_message(uuid.uuid4().hex, sender="carol@local.test",
-                               to="%s@local.test" % user, body_lines=5 + i)
-            submit(self.porter, "carol", ["%s@local.test" % user], msg)
-            sent.append(msg)
-        self.assertTrue(wait_until(lambda: len(mailbox_uids(self.porter, user)) >= before + count,
-                                   timeout=20), "messages did not reach %s's INBOX" % user)
-        return sent
+    def deliver(self, user, count=1, subject_token=None):
+        return deliver_to(self.porter, user, count, subject_token)
 
     def stored(self, user, uid):
         return run_cli(self.porter, "mailbox", "cat", user, "INBOX", str(uid))
