@@ -201,6 +201,7 @@ class PorterServer:
             self.settings.setdefault(section, {}).update(values)
         self.users = [(n, password_hash(p), list(a)) for n, p, a in users]
         self.users.append(("mailroom", mailroom_hash(), ["mailroom@local.test"]))
+        self.quota_mb = {}  # login -> [[user]] quota_mb
         self.ports = {}
         self.proc = None
         self._log_file = None
@@ -223,7 +224,10 @@ class PorterServer:
         for name, pw_hash, addresses in self.users:
             out += ["[[user]]", "name = %s" % toml_value(name),
                     "password = %s" % toml_value(pw_hash),
-                    "addresses = %s" % toml_value(addresses), ""]
+                    "addresses = %s" % toml_value(addresses)]
+            if name in self.quota_mb:
+                out.append("quota_mb = %d" % self.quota_mb[name])
+            out.append("")
         with open(self.config_path, "w") as f:
             f.write("\n".join(out))
 

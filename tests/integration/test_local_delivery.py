@@ -223,6 +223,38 @@ class LocalDeliveryTest(PorterTestCase):
             self.assertTrue(r.stderr, args)
 
 
+class QuotaTest(PorterTestCase):
+    """A user over quota_mb gets 452 4.2.2 at RCPT for new mail; others are not affected."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = PorterServer("quota", roles=("submission",), users=USERS,
+                                  settings={"delivery": {"enabled": True, "dns_servers": NO_DNS},
+                                            "relay": {"catch_all": ""}})
+        cls.server.quota_mb["bob"] = 1
+        cls.server.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+        cls.server.cleanup()
+
+    def test_over_quota_refused_at_rcpt(self):
+        # 0.95 MB fits bob's 1 MiB; a client that then declares 200 kB would not.
+        big = make_message(uuid.uuid4().hex, sender="alice@local.test", to="bob@local.test",
+                           body_lines=1) + (b"y" * 998 + b"\r\n") * 950
+        submit(self.server, "alice", ["bob@local.test"], big)
+        self.assertTrue(wait_until(lambda: len(mailbox_uids(self.server, "bob")) == 1, 20))
+        with smtplib.SMTP("127.0.0.1", self.server.port("submission"), timeout=30) as s:
+            s.starttls(context=client_tls_context())
+            s.login("alice", PASSWORDS["alice"])
+            s.mail("alice@local.test", options=["SIZE=200000"])
+            code, resp = s.rcpt("bob@local.test")
+            self.assertEqual(code, 452, resp)
+            self.assertIn(b"4.2.2", resp)
+            self.assertEqual(s.rcpt("carol@local.test")[0], 250)
+
+
 class ConfigChangeTest(PorterTestCase):
     """Mail queued while delivery was off, then delivered after a restart with another
     configuration."""
