@@ -661,7 +661,9 @@ core::Result<Copied> Store::copy(rocksdb::WriteBatch& batch, Changes& changes,
   Copied out;
   out.uidvalidity = dst.uidvalidity;
   const std::string what = "mailbox: " + std::string(user) + "/" + from_name + " UID ";
+  std::set<uint32_t> done;  // a UID given twice is copied once
   for (uint32_t uid : uids) {
+    if (!done.insert(uid).second) continue;
     auto found = w.message(src.id, uid);
     if (!found) return found.status();
     if (!*found) continue;

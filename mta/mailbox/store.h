@@ -148,7 +148,7 @@ struct FlagsStaged {
 struct Copied {
   uint32_t uidvalidity = 0;  // of the target
   // (source UID, new UID in the target) in the order of the UIDs given, for COPYUID
-  // (RFC 4315 §3); UIDs that do not exist are left out.
+  // (RFC 4315 §3); UIDs that do not exist are left out, and a UID given twice counts once.
   std::vector<std::pair<uint32_t, uint32_t>> uids;
 };
 
