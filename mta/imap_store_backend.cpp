@@ -290,19 +290,16 @@ void StoreImapBackend::expunge(std::string_view mailbox, std::vector<uint32_t> u
       status_done(std::move(done)));
 }
 
-void StoreImapBackend::copy(
-    std::string_view from, std::vector<uint32_t> uids, std::string_view to, bool move,
-    std::function<void(core::Result<std::pair<uint32_t, std::vector<uint32_t>>>)> done) {
-  using Out = std::pair<uint32_t, std::vector<uint32_t>>;
-  write<Out>(
+void StoreImapBackend::copy(std::string_view from, std::vector<uint32_t> uids,
+                            std::string_view to, bool move,
+                            std::function<void(core::Result<Copied>)> done) {
+  write<Copied>(
       [this, f = std::string(from), t = std::string(to), uids = std::move(uids), move](
-          rocksdb::WriteBatch& b, mailbox::Changes& c) -> core::Result<Out> {
+          rocksdb::WriteBatch& b, mailbox::Changes& c) -> core::Result<Copied> {
         auto r = move ? store_.stage_move(b, c, user_, f, uids, t)
                       : store_.stage_copy(b, c, user_, f, uids, t);
         if (!r) return r.status();
-        Out out{r->uidvalidity, {}};
-        for (const auto& [source, target] : r->uids) out.second.push_back(target);
-        return out;
+        return Copied{r->uidvalidity, r->uids};
       },
       std::move(done));
 }

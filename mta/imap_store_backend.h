@@ -44,8 +44,7 @@ class StoreImapBackend final : public access::ImapBackend {
       override;
   void expunge(std::string_view mailbox, std::vector<uint32_t> uids, Done done) override;
   void copy(std::string_view from, std::vector<uint32_t> uids, std::string_view to, bool move,
-            std::function<void(core::Result<std::pair<uint32_t, std::vector<uint32_t>>>)> done)
-      override;
+            std::function<void(core::Result<Copied>)> done) override;
 
   // The user's standard mailboxes, made at the first login of a user who has had no mail.
   void provision(Done done);

@@ -167,13 +167,15 @@ class Pop3Connection final : public SessionConnection<Pop3Connection, access::Po
     net::Loop* loop = &loop_;
     const std::string user = session_.user();
     const size_t n = uids.size();
+    // IMAP sessions of the user hear of the expunge like of any other change.
+    auto changes = std::make_shared<mailbox::Changes>();
     ctx_.writer.submit(
-        [store, user, uids](rocksdb::WriteBatch& batch) {
-          auto s = store->stage_expunge(batch, user, mailbox::kInbox, uids);
-          if (!s) throw std::runtime_error(s.to_string());
+        [store, user, uids, changes](rocksdb::WriteBatch& batch) {
+          auto r = store->stage_expunge(batch, *changes, user, mailbox::kInbox, uids, false);
+          if (!r) throw std::runtime_error(r.status().to_string());
         },
-        [store, loop, weak, n](core::Status s) {
-          if (!s) store->forget_staged();
+        [store, loop, weak, n, changes](core::Status s) {
+          store->notify_committed(*changes, s);
           loop->post([weak, s, n] {
             if (auto self = weak.lock()) self->updated(s, n);
           });

@@ -101,11 +101,11 @@ class ImapBackend {
                          ImapFlags flags,
                          std::function<void(core::Result<std::vector<ImapMessageMeta>>)> done) = 0;
   virtual void expunge(std::string_view mailbox, std::vector<uint32_t> uids, Done done) = 0;
-  // The target's UIDVALIDITY and the new UIDs, in the order of `uids` (COPYUID, RFC 4315).
+  // The target's UIDVALIDITY and (source UID, new UID) of each message copied, in the order
+  // of `uids`; UIDs gone meanwhile are left out (COPYUID, RFC 4315).
+  using Copied = std::pair<uint32_t, std::vector<std::pair<uint32_t, uint32_t>>>;
   virtual void copy(std::string_view from, std::vector<uint32_t> uids, std::string_view to,
-                    bool move,
-                    std::function<void(core::Result<std::pair<uint32_t, std::vector<uint32_t>>>)>
-                        done) = 0;
+                    bool move, std::function<void(core::Result<Copied>)> done) = 0;
 };
 
 }  // namespace mta::access

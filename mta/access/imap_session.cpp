@@ -1140,8 +1140,7 @@ void ImapSession::copy_or_move(ImapCommand& c, bool uid, bool move) {
   std::weak_ptr<bool> alive = alive_;
   backend_->copy(
       selected_, uids, to, move,
-      [this, alive, tag = c.tag, uids, verb, move](
-          core::Result<std::pair<uint32_t, std::vector<uint32_t>>> r) {
+      [this, alive, tag = c.tag, verb, move](core::Result<ImapBackend::Copied> r) {
         if (alive.expired()) return;
         if (!r) {
           if (r.status().kind() == core::Status::Kind::kNotFound)
@@ -1150,13 +1149,18 @@ void ImapSession::copy_or_move(ImapCommand& c, bool uid, bool move) {
             no(tag, "[SERVERBUG] " + r.status().message());
           return resume();
         }
+        std::vector<uint32_t> sources, targets;
+        for (const auto& [source, target] : r->second) {
+          sources.push_back(source);
+          targets.push_back(target);
+        }
         auto set_text = [](const std::vector<uint32_t>& v) {
           std::string s;
           for (uint32_t u : v) s += (s.empty() ? "" : ",") + std::to_string(u);
           return s;
         };
         const std::string copyuid = "COPYUID " + std::to_string(r->first) + " " +
-                                    set_text(uids) + " " + set_text(r->second);
+                                    set_text(sources) + " " + set_text(targets);
         if (move) {
           // RFC 6851 §4.3: COPYUID goes in an untagged OK before the expunges.
           untagged("OK [" + copyuid + "] Moved");

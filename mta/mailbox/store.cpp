@@ -632,12 +632,6 @@ core::Result<std::vector<uint32_t>> Store::stage_expunge(rocksdb::WriteBatch& ba
   return removed;
 }
 
-core::Status Store::stage_expunge(rocksdb::WriteBatch& batch, std::string_view user,
-                                  std::string_view mailbox, const std::vector<uint32_t>& uids) {
-  Changes ignored;
-  return stage_expunge(batch, ignored, user, mailbox, uids, false).status();
-}
-
 core::Result<Copied> Store::copy(rocksdb::WriteBatch& batch, Changes& changes,
                                  std::string_view user, std::string_view from,
                                  const std::vector<uint32_t>& uids, std::string_view to,

@@ -194,9 +194,6 @@ class Store {
                                                     std::string_view user, std::string_view mailbox,
                                                     const std::vector<uint32_t>& uids,
                                                     bool only_deleted);
-  // The same without `only_deleted` and without notification (the POP3 glue's form).
-  core::Status stage_expunge(rocksdb::WriteBatch& batch, std::string_view user,
-                             std::string_view mailbox, const std::vector<uint32_t>& uids);
 
   // IMAP COPY (RFC 9051 §6.4.7): the messages `uids` of `from` appended to `to` (which may
   // be `from`) with their bytes, flags, internal date and IMAP data, each with the next UID

@@ -297,7 +297,8 @@ TEST_CASE("unit: expunge removes messages and counts them once", "[mailbox][unit
                             append("alice", "INBOX", "three")});
   const auto before = store.mailbox("alice", "INBOX").value().status;
   auto expunge = [&](rocksdb::WriteBatch& batch, std::vector<uint32_t> uids) {
-    const core::Status s = store.stage_expunge(batch, "Alice", "inbox", uids);
+    mta::mailbox::Changes changes;
+    const core::Status s = store.stage_expunge(batch, changes, "Alice", "inbox", uids, false).status();
     INFO(s.to_string());
     REQUIRE(s.is_ok());
   };
@@ -346,7 +347,9 @@ TEST_CASE("unit: expunge removes messages and counts them once", "[mailbox][unit
   }
   SECTION("an unknown mailbox") {
     rocksdb::WriteBatch batch;
-    CHECK(store.stage_expunge(batch, "alice", "Nope", {1}).kind() == core::Status::Kind::kNotFound);
+    mta::mailbox::Changes changes;
+    CHECK(store.stage_expunge(batch, changes, "alice", "Nope", {1}, false).status().kind() ==
+          core::Status::Kind::kNotFound);
     CHECK(batch.Count() == 0);
   }
 }
