@@ -9,6 +9,7 @@
 //   porter mailbox list USER [MAILBOX] [--config FILE]
 //                                          a user's mailboxes, or the messages of one
 //   porter mailbox cat USER MAILBOX UID [--config FILE]
+//   porter mailbox export USER --maildir DIR [--config FILE]
 //                                          one stored message, byte for byte
 //   porter dkim keygen DOMAIN SELECTOR [--algorithm A] [--out FILE]
 //                                          a DKIM key, and the DNS record to publish
@@ -28,11 +29,13 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
-#include <optional>
+#include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -68,6 +71,7 @@ constexpr const char* kUsage =
     "       porter queue flush [ID] [--config FILE]\n"
     "       porter mailbox list USER [MAILBOX] [--config FILE]\n"
     "       porter mailbox cat USER MAILBOX UID [--config FILE]\n"
+    "       porter mailbox export USER --maildir DIR [--config FILE]\n"
     "       porter dkim keygen DOMAIN SELECTOR [--algorithm rsa-sha256|ed25519-sha256] "
     "[--out FILE]\n";
 
@@ -497,8 +501,68 @@ int queue_cmd(const std::vector<std::string>& all) {
   return fail(kUsage);
 }
 
-// `porter mailbox list|cat`: reads the store as `porter queue` reads the queue (read-only,
-// beside the running daemon), until IMAP and POP3 exist.
+// Maildir++ (as Dovecot and Courier read it): INBOX in DIR itself, "A/B" in DIR/.A.B; each
+// message a file in cur/ named "<date>.<uid>.porter:2,<flags>", dated by its internal date.
+// Keywords have no portable Maildir form and are left out.
+core::Status export_maildir(const mta::mailbox::Store& store, const std::string& user,
+                            const std::string& dir, size_t& exported) {
+  auto boxes = store.mailboxes(user);
+  if (!boxes) return boxes.status();
+  for (const auto& b : *boxes) {
+    if (b.status.noselect) continue;
+    std::string folder = dir;
+    if (b.name != mta::mailbox::kInbox) {
+      std::string dotted = b.name;
+      std::replace(dotted.begin(), dotted.end(), '/', '.');
+      folder += "/." + dotted;
+    }
+    for (const char* sub : {"/cur", "/new", "/tmp"})
+      if (auto s = make_dir(folder + sub); !s) return s;
+    core::Status failed = core::Status::ok();
+    auto s = store.list_messages(user, b.name, [&](const mta::mailbox::MessageEntry& m) {
+      std::string flags;
+      const uint8_t f = m.record.flags.system;
+      if (f & mta::mailbox::kDraft) flags += 'D';
+      if (f & mta::mailbox::kFlagged) flags += 'F';
+      if (f & mta::mailbox::kAnswered) flags += 'R';
+      if (f & mta::mailbox::kSeen) flags += 'S';
+      if (f & mta::mailbox::kDeleted) flags += 'T';
+      const std::string base = std::to_string(m.record.internal_date_ms / 1000) + "." +
+                               std::to_string(m.uid) + ".porter";
+      const std::string tmp = folder + "/tmp/" + base;
+      std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+      failed = store.read_message(user, b.name, m.uid, [&](std::string_view chunk) {
+        out.write(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+        return static_cast<bool>(out);
+      });
+      out.close();
+      if (failed && !out) failed = core::Status::io("cannot write " + tmp);
+      if (!failed) return false;
+      const std::string final_name = folder + "/cur/" + base + ":2," + flags;
+      std::error_code ec;
+      std::filesystem::rename(tmp, final_name, ec);
+      if (ec) {
+        failed = core::Status::io("cannot rename " + tmp + ": " + ec.message());
+        return false;
+      }
+      const auto when = std::chrono::system_clock::time_point(
+          std::chrono::milliseconds(m.record.internal_date_ms));
+      std::filesystem::last_write_time(
+          final_name,
+          std::chrono::file_clock::from_sys(
+              std::chrono::time_point_cast<std::chrono::system_clock::duration>(when)),
+          ec);
+      ++exported;
+      return true;
+    });
+    if (!s) return s;
+    if (!failed) return failed;
+  }
+  return core::Status::ok();
+}
+
+// `porter mailbox list|cat|export`: reads the store as `porter queue` reads the queue
+// (read-only, beside the running daemon).
 int mailbox_cmd(const std::vector<std::string>& all) {
   const std::vector<std::string> args = positional(all);
   if (args.size() < 3) return fail(kUsage);
@@ -545,6 +609,13 @@ int mailbox_cmd(const std::vector<std::string>& all) {
     if (args[4].empty() || *end != '\0' || uid == 0 || uid > UINT32_MAX)
       return fail("not a UID: " + args[4]);
     return end_cat(store.read_message(user, args[3], static_cast<uint32_t>(uid), write_stdout));
+  }
+  if (args[1] == "export" && args.size() == 5 && args[3] == "--maildir") {
+    const std::string& dir = args[4];
+    size_t exported = 0;
+    if (auto s = export_maildir(store, user, dir, exported); !s) return fail(s.message());
+    std::printf("%zu message%s exported to %s\n", exported, exported == 1 ? "" : "s", dir.c_str());
+    return 0;
   }
   return fail(kUsage);
 }

@@ -13,8 +13,11 @@ until a message can be quarantined through SMTP.
 Delivery has a DNS server on a closed loopback port: nothing here may be looked up.
 """
 
+import os
 import re
+import shutil
 import smtplib
+import tempfile
 import time
 import unittest
 import uuid
@@ -214,6 +217,25 @@ class LocalDeliveryTest(PorterTestCase):
                       cat(self.server, "bob", "INBOX", uids[0]))
         self.assertIn(b"\r\nDelivered-To: robert@local.test\r\n",
                       cat(self.server, "bob", "INBOX", uids[1]))
+
+    def test_export_to_maildir(self):
+        msg = make_message(uuid.uuid4().hex, sender="carol@local.test", to="bob@local.test")
+        submit(self.server, "carol", ["bob@local.test"], msg)
+        self.assertTrue(wait_until(lambda: mailbox_uids(self.server, "bob"), 20))
+        uids = mailbox_uids(self.server, "bob")
+        target = tempfile.mkdtemp(prefix="porter-export-")
+        self.addCleanup(shutil.rmtree, target, True)
+        out = run_cli(self.server, "mailbox", "export", "bob", "--maildir", target).decode()
+        self.assertIn("%d message" % len(uids), out)
+        files = sorted(os.listdir(os.path.join(target, "cur")))
+        self.assertEqual(len(files), len(uids))
+        for name, uid in zip(sorted(files, key=lambda n: int(n.split(".")[1])), uids):
+            self.assertTrue(name.endswith(":2,"), name)
+            with open(os.path.join(target, "cur", name), "rb") as f:
+                self.assertEqual(f.read(), run_cli(self.server, "mailbox", "cat", "bob", "INBOX",
+                                                   str(uid)))
+        for special in ("Sent", "Drafts", "Trash", "Junk", "Archive"):
+            self.assertTrue(os.path.isdir(os.path.join(target, "." + special, "cur")), special)
 
     def test_cli_refuses_what_is_not_there(self):
         for args in (("list", "bob", "NoSuchBox"), ("cat", "bob", "INBOX", "999999"),
