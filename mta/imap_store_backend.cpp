@@ -121,6 +121,7 @@ core::Result<ImapMessageSummary> StoreImapBackend::summary(std::string_view mail
 core::Result<std::vector<std::pair<uint32_t, ImapMessageSummary>>> StoreImapBackend::summaries(
     std::string_view mailbox) {
   std::vector<std::pair<uint32_t, ImapMessageSummary>> out;
+  if (auto box = store_.mailbox(user_, mailbox)) out.reserve(box->status.messages);
   std::vector<uint32_t> missing;
   auto r = store_.list_index(user_, mailbox, [&](uint32_t uid, const mailbox::MessageView& m) {
     if (!m.has_summary) {
@@ -139,6 +140,7 @@ core::Result<std::vector<std::pair<uint32_t, ImapMessageSummary>>> StoreImapBack
     return true;
   });
   if (!r) return r.status();
+  if (missing.empty()) return out;  // listed in UID order already
   for (uint32_t uid : missing) {
     auto s = summary(mailbox, uid);
     if (s) out.emplace_back(uid, std::move(*s));

@@ -15,6 +15,22 @@
 namespace mta::access {
 namespace {
 
+// Whether a key reads the summary fields (the decoded headers and the sent date).
+bool uses_summary(const SearchKey& k) {
+  switch (k.op) {
+    case SearchOp::kFrom: case SearchOp::kTo: case SearchOp::kCc: case SearchOp::kBcc:
+    case SearchOp::kSubject: case SearchOp::kMessageId: case SearchOp::kSentBefore:
+    case SearchOp::kSentOn: case SearchOp::kSentSince:
+      return true;
+    default:
+      break;
+  }
+  for (const SearchKey& c : k.children)
+    if (uses_summary(c)) return true;
+  return false;
+}
+
+
 constexpr int64_t kMsPerDay = 86400000;
 constexpr uint64_t kMaxNumber64 = (uint64_t{1} << 63) - 1;  // RFC 9051 number64
 
@@ -333,6 +349,7 @@ class Parser {
     p.uses_modseq = uses_modseq_;
     p.needs_header = needs_header_;
     p.needs_body = needs_body_;
+    p.needs_summary = uses_summary(p.root);
     return core::Status::ok();
   }
 

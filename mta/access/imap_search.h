@@ -122,6 +122,9 @@ struct SearchProgram {
   bool uses_modseq = false;   // a MODSEQ key: the answer carries MODSEQ (RFC 7162 §3.1.5)
   bool needs_header = false;  // some key may call header_section (HEADER)
   bool needs_body = false;    // some key may call whole_message (BODY, TEXT)
+  // Some key reads the summary fields (FROM, TO, CC, BCC, SUBJECT, Message-ID, SENT*);
+  // without them the caller need not read any summary.
+  bool needs_summary = false;
 };
 
 // Reads args[first..] (after "SEARCH" or "UID SEARCH"). The error's Kind says the reply:

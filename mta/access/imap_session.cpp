@@ -799,23 +799,44 @@ std::optional<std::vector<size_t>> ImapSession::resolve_set(const ImapValue& arg
       if (std::binary_search(saved_uids_.begin(), saved_uids_.end(), view_[i].uid)) out.push_back(i);
     return out;
   }
-  if (uid) {
-    const uint32_t star = view_.empty() ? 0 : view_.back().uid;
-    for (size_t i = 0; i < view_.size(); ++i)
-      if (set->contains(view_[i].uid, star)) out.push_back(i);
-    return out;
-  }
   const auto n = static_cast<uint32_t>(view_.size());
+  // Range by range, so a set of many ranges costs what it names, not ranges x messages.
   for (const auto& r : set->ranges) {
-    const uint32_t a = r.first == 0 ? n : r.first, b = r.last == 0 ? n : r.last;
-    if (std::max(a, b) > n || n == 0) {
-      bad(tag, "Sequence number out of range");
-      return std::nullopt;
+    if (uid) {
+      const uint32_t star = view_.empty() ? 0 : view_.back().uid;
+      uint32_t a = r.first == 0 ? star : r.first, b = r.last == 0 ? star : r.last;
+      if (a > b) std::swap(a, b);
+      for (size_t i = index_at_or_after(a); i < view_.size() && view_[i].uid <= b; ++i)
+        out.push_back(i);
+    } else {
+      uint32_t a = r.first == 0 ? n : r.first, b = r.last == 0 ? n : r.last;
+      if (a > b) std::swap(a, b);
+      if (b > n || n == 0) {
+        bad(tag, "Sequence number out of range");
+        return std::nullopt;
+      }
+      for (uint32_t seq = a; seq <= b; ++seq) out.push_back(seq - 1);
     }
   }
-  for (uint32_t s = 1; s <= n; ++s)
-    if (set->contains(s, n)) out.push_back(s - 1);
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;
+}
+
+size_t ImapSession::index_at_or_after(uint32_t uid) const {
+  return static_cast<size_t>(
+      std::lower_bound(view_.begin(), view_.end(), uid,
+                       [](const ImapMessageMeta& m, uint32_t u) { return m.uid < u; }) -
+      view_.begin());
+}
+
+void ImapSession::apply_flag_changes(const std::vector<ImapMessageMeta>& changed) {
+  for (const auto& c : changed) {
+    const size_t i = index_at_or_after(c.uid);
+    if (i >= view_.size() || view_[i].uid != c.uid) continue;
+    view_[i].flags = c.flags;
+    view_[i].modseq = c.modseq;
+  }
 }
 
 std::vector<uint32_t> ImapSession::uids_of(const std::vector<size_t>& indexes) const {
@@ -996,11 +1017,7 @@ void ImapSession::fetch(ImapCommand& c, bool uid) {
   backend_->set_flags(selected_, std::move(unseen), ImapStoreMode::kAdd, seen,
                       [this, alive, answer](core::Result<std::vector<ImapMessageMeta>> r) {
                         if (alive.expired()) return;
-                        if (r) {
-                          for (const auto& changed : *r)
-                            for (auto& m : view_)
-                              if (m.uid == changed.uid) m.flags = changed.flags;
-                        }
+                        if (r) apply_flag_changes(*r);
                         answer();
                         resume();
                       });
@@ -1017,7 +1034,11 @@ void ImapSession::search(ImapCommand& c, bool uid) {
       return no(c.tag, program.status().message());
     return bad(c.tag, program.status().message());
   }
-  auto summaries = backend_->summaries(selected_);
+  // Flag, date, size and number keys are answered from the session's own list; only
+  // header keys need the summaries from the index.
+  core::Result<std::vector<std::pair<uint32_t, ImapMessageSummary>>> summaries =
+      std::vector<std::pair<uint32_t, ImapMessageSummary>>();
+  if (program->needs_summary) summaries = backend_->summaries(selected_);
   if (!summaries) return no(c.tag, "[SERVERBUG] " + summaries.status().message());
   SearchContext ctx;
   ctx.max_seq = static_cast<uint32_t>(view_.size());
@@ -1046,17 +1067,18 @@ void ImapSession::search(ImapCommand& c, bool uid) {
     sm.subject = sum.subject;
     sm.message_id = sum.message_id;
     sm.sent_date_ms = sum.sent_date_ms;
-    const std::string mailbox = selected_;
-    const uint32_t message_uid = m.uid;
-    sm.whole_message = [this, mailbox, message_uid]() {
-      auto b = backend_->message_bytes(mailbox, message_uid);
-      return b ? std::move(*b) : std::string();
-    };
-    sm.header_section = [whole = sm.whole_message]() {
-      std::string bytes = whole();
-      const size_t end = bytes.find("\r\n\r\n");
-      return end == std::string::npos ? bytes : bytes.substr(0, end + 2);
-    };
+    if (program->needs_body || program->needs_header) {
+      const uint32_t message_uid = m.uid;
+      sm.whole_message = [this, message_uid]() {
+        auto b = backend_->message_bytes(selected_, message_uid);
+        return b ? std::move(*b) : std::string();
+      };
+      sm.header_section = [whole = sm.whole_message]() {
+        std::string bytes = whole();
+        const size_t end = bytes.find("\r\n\r\n");
+        return end == std::string::npos ? bytes : bytes.substr(0, end + 2);
+      };
+    }
     if (!matches(*program, sm, ctx)) continue;
     matched.push_back(uid ? m.uid : sm.seq);
     matched_uids.push_back(m.uid);
@@ -1098,22 +1120,15 @@ void ImapSession::store(ImapCommand& c, bool uid) {
           no(tag, "[SERVERBUG] " + r.status().message());
           return resume();
         }
-        for (const auto& changed : *r) {
-          for (size_t i = 0; i < view_.size(); ++i) {
-            if (view_[i].uid != changed.uid) continue;
-            view_[i].flags = changed.flags;
-            view_[i].modseq = changed.modseq;
-          }
-        }
+        apply_flag_changes(*r);
         // The untagged FETCH of each message's flags (all stored ones, changed or not).
         if (!silent) {
           for (uint32_t u : uids) {
-            for (size_t i = 0; i < view_.size(); ++i) {
-              if (view_[i].uid != u) continue;
-              out_ += "* " + std::to_string(i + 1) + " FETCH (" +
-                      (uid ? "UID " + std::to_string(u) + " " : std::string()) + "FLAGS " +
-                      flags_text(view_[i].flags) + ")\r\n";
-            }
+            const size_t i = index_at_or_after(u);
+            if (i >= view_.size() || view_[i].uid != u) continue;
+            out_ += "* " + std::to_string(i + 1) + " FETCH (" +
+                    (uid ? "UID " + std::to_string(u) + " " : std::string()) + "FLAGS " +
+                    flags_text(view_[i].flags) + ")\r\n";
           }
         }
         ok(tag, "STORE completed");

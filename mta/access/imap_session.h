@@ -103,6 +103,9 @@ class ImapSession {
   std::optional<std::vector<size_t>> resolve_set(const ImapValue& arg, bool uid,
                                                  const std::string& tag);
   std::vector<uint32_t> uids_of(const std::vector<size_t>& indexes) const;
+  // The first message of view_ whose UID is `uid` or greater (view_ is in UID order).
+  size_t index_at_or_after(uint32_t uid) const;
+  void apply_flag_changes(const std::vector<ImapMessageMeta>& changed);
 
   void cmd_capability(ImapCommand& c);
   void cmd_noop(ImapCommand& c);
