@@ -119,11 +119,11 @@ core::Result<ImapMessageSummary> StoreImapBackend::summary(std::string_view mail
 }
 
 core::Result<std::vector<std::pair<uint32_t, ImapMessageSummary>>> StoreImapBackend::summaries(
-    std::string_view mailbox) {
+    std::string_view mailbox, const std::function<bool(uint32_t uid)>& wanted) {
   std::vector<std::pair<uint32_t, ImapMessageSummary>> out;
-  if (auto box = store_.mailbox(user_, mailbox)) out.reserve(box->status.messages);
   std::vector<uint32_t> missing;
   auto r = store_.list_index(user_, mailbox, [&](uint32_t uid, const mailbox::MessageView& m) {
+    if (!wanted(uid)) return true;
     if (!m.has_summary) {
       missing.push_back(uid);
       return true;

@@ -29,7 +29,7 @@ class StoreImapBackend final : public access::ImapBackend {
   core::Result<std::string> message_bytes(std::string_view mailbox, uint32_t uid) override;
   core::Result<access::ImapMessageSummary> summary(std::string_view mailbox, uint32_t uid) override;
   core::Result<std::vector<std::pair<uint32_t, access::ImapMessageSummary>>> summaries(
-      std::string_view mailbox) override;
+      std::string_view mailbox, const std::function<bool(uint32_t uid)>& wanted) override;
 
   void create(std::string_view mailbox, Done done) override;
   void remove(std::string_view mailbox, Done done) override;

@@ -15,20 +15,6 @@
 namespace mta::access {
 namespace {
 
-// Whether a key reads the summary fields (the decoded headers and the sent date).
-bool uses_summary(const SearchKey& k) {
-  switch (k.op) {
-    case SearchOp::kFrom: case SearchOp::kTo: case SearchOp::kCc: case SearchOp::kBcc:
-    case SearchOp::kSubject: case SearchOp::kMessageId: case SearchOp::kSentBefore:
-    case SearchOp::kSentOn: case SearchOp::kSentSince:
-      return true;
-    default:
-      break;
-  }
-  for (const SearchKey& c : k.children)
-    if (uses_summary(c)) return true;
-  return false;
-}
 
 
 constexpr int64_t kMsPerDay = 86400000;
@@ -349,7 +335,7 @@ class Parser {
     p.uses_modseq = uses_modseq_;
     p.needs_header = needs_header_;
     p.needs_body = needs_body_;
-    p.needs_summary = uses_summary(p.root);
+    p.needs_summary = reads_message_data(p.root, false);
     return core::Status::ok();
   }
 
@@ -741,6 +727,23 @@ core::Result<SearchProgram> parse_search(const std::vector<ImapValue>& args, siz
   Parser parser;
   if (auto s = parser.program(c, p); !s) return s;
   return p;
+}
+
+bool reads_message_data(const SearchKey& k, bool with_text) {
+  switch (k.op) {
+    case SearchOp::kFrom: case SearchOp::kTo: case SearchOp::kCc: case SearchOp::kBcc:
+    case SearchOp::kSubject: case SearchOp::kMessageId: case SearchOp::kSentBefore:
+    case SearchOp::kSentOn: case SearchOp::kSentSince:
+      return true;
+    case SearchOp::kHeader: case SearchOp::kBody: case SearchOp::kText:
+      if (with_text) return true;
+      break;
+    default:
+      break;
+  }
+  for (const SearchKey& c : k.children)
+    if (reads_message_data(c, with_text)) return true;
+  return false;
 }
 
 bool matches(const SearchProgram& program, const SearchMessage& message,

@@ -173,6 +173,11 @@ std::string compact_sequence_set(std::span<const uint32_t> numbers);
 // `matched` are the numbers found (UIDs for UID SEARCH), in any order. MIN, MAX and ALL are
 // left out when nothing matched (RFC 4731 §3.1), and so is MODSEQ; `modseq` is the caller's
 // (RFC 7162 §3.1.5: the highest mod-sequence of the messages returned).
+// Whether `key` (or a key inside it) reads the summary fields, or with `with_text` also the
+// header section or the message (HEADER, BODY, TEXT). Keys that do not can be matched from
+// flags, dates, sizes and numbers alone.
+bool reads_message_data(const SearchKey& key, bool with_text);
+
 std::string search_response(const SearchProgram& program, std::string_view tag, bool uid,
                             bool imap4rev2, std::span<const uint32_t> matched,
                             std::optional<uint64_t> modseq = std::nullopt);

@@ -1034,20 +1034,47 @@ void ImapSession::search(ImapCommand& c, bool uid) {
       return no(c.tag, program.status().message());
     return bad(c.tag, program.status().message());
   }
-  // Flag, date, size and number keys are answered from the session's own list; only
-  // header keys need the summaries from the index.
-  core::Result<std::vector<std::pair<uint32_t, ImapMessageSummary>>> summaries =
-      std::vector<std::pair<uint32_t, ImapMessageSummary>>();
-  if (program->needs_summary) summaries = backend_->summaries(selected_);
-  if (!summaries) return no(c.tag, "[SERVERBUG] " + summaries.status().message());
   SearchContext ctx;
   ctx.max_seq = static_cast<uint32_t>(view_.size());
   ctx.max_uid = view_.empty() ? 0 : view_.back().uid;
   ctx.saved_uids = saved_uids_;
+  // Flag, date, size and number keys are answered from the session's own list. When header
+  // keys are ANDed with such keys, those filter first, and only the summaries of the
+  // messages left are copied out of the index scan.
+  std::vector<bool> candidate(view_.size(), true);
+  if (program->needs_summary && program->root.op == SearchOp::kAnd) {
+    SearchProgram cheap;
+    cheap.root.op = SearchOp::kAnd;
+    for (const SearchKey& k : program->root.children)
+      if (!reads_message_data(k, true)) cheap.root.children.push_back(k);
+    if (!cheap.root.children.empty()) {
+      for (size_t i = 0; i < view_.size(); ++i) {
+        SearchMessage sm;
+        sm.seq = static_cast<uint32_t>(i + 1);
+        sm.uid = view_[i].uid;
+        sm.size = view_[i].size;
+        sm.internal_date_ms = view_[i].internal_date_ms;
+        sm.modseq = view_[i].modseq;
+        sm.flags = view_[i].flags.system;
+        sm.keywords = view_[i].flags.keywords;
+        candidate[i] = matches(cheap, sm, ctx);
+      }
+    }
+  }
+  core::Result<std::vector<std::pair<uint32_t, ImapMessageSummary>>> summaries =
+      std::vector<std::pair<uint32_t, ImapMessageSummary>>();
+  if (program->needs_summary) {
+    summaries = backend_->summaries(selected_, [&](uint32_t u) {
+      const size_t i = index_at_or_after(u);
+      return i < view_.size() && view_[i].uid == u && candidate[i];
+    });
+  }
+  if (!summaries) return no(c.tag, "[SERVERBUG] " + summaries.status().message());
   std::vector<uint32_t> matched, matched_uids;
   size_t j = 0;
   const ImapMessageSummary none;
   for (size_t i = 0; i < view_.size(); ++i) {
+    if (!candidate[i]) continue;
     const ImapMessageMeta& m = view_[i];
     while (j < summaries->size() && (*summaries)[j].first < m.uid) ++j;
     const ImapMessageSummary& sum =

@@ -190,6 +190,21 @@ TEST_CASE("imap session: STORE, SEARCH, EXPUNGE", "[mta][unit]") {
   }
 }
 
+TEST_CASE("imap session: header keys ANDed with flag keys read few summaries", "[mta][unit]") {
+  Harness h;
+  h.login_and_select();
+  for (int i = 0; i < 8; ++i) h.append("INBOX", kMessage, i == 5 ? "" : "\\Seen");
+  h.append("INBOX", "From: carol@example.com\r\nSubject: other\r\n\r\nx\r\n");
+  h.send("s SELECT INBOX\r\n");
+  // UNSEEN leaves 2 of 9: only their summaries are copied out of the index scan.
+  CHECK_THAT(h.send("a SEARCH UNSEEN SUBJECT quarterly\r\n"), Catch::Contains("* SEARCH 6\r\n"));
+  CHECK_THAT(h.send("b UID SEARCH UNSEEN FROM carol\r\n"), Catch::Contains("* SEARCH 9\r\n"));
+  CHECK_THAT(h.send("c SEARCH UNSEEN FROM nobody\r\n"), Catch::Contains("* SEARCH\r\n"));
+  // Most messages pass the flag key.
+  CHECK_THAT(h.send("d SEARCH SEEN SUBJECT quarterly\r\n"),
+             Catch::Contains("* SEARCH 1 2 3 4 5 7 8\r\n"));
+}
+
 TEST_CASE("imap session: another session's changes arrive untagged", "[mta][unit]") {
   Harness h;
   h.login_and_select();
