@@ -152,6 +152,12 @@ bool load_once(std::optional<T>& slot, Load load) {
   return true;
 }
 
+// The text of "NO" for a mailbox that could not be opened.
+std::string mailbox_refusal(const core::Status& s) {
+  if (s.kind() == core::Status::Kind::kNotFound) return "[NONEXISTENT] No such mailbox";
+  return "[SERVERBUG] " + s.message();
+}
+
 std::string canonical(std::string_view name) {
   if (core::iequals(name, "INBOX")) return "INBOX";
   return std::string(name);
@@ -592,11 +598,7 @@ void ImapSession::cmd_status(ImapCommand& c) {
     return bad(c.tag, "STATUS needs a mailbox and a list of items");
   const std::string name = canonical(c.args[0].text);
   auto st = backend_->status(name);
-  if (!st) {
-    if (st.status().kind() == core::Status::Kind::kNotFound)
-      return no(c.tag, "[NONEXISTENT] No such mailbox");
-    return no(c.tag, "[SERVERBUG] " + st.status().message());
-  }
+  if (!st) return no(c.tag, mailbox_refusal(st.status()));
   std::string items;
   for (const auto& i : c.args[1].items) {
     std::string v;
@@ -627,11 +629,7 @@ void ImapSession::open_mailbox(ImapCommand& c, bool read_only) {
   saved_uids_.clear();  // RFC 5182 §2.1
   const std::string name = canonical(c.args[0].text);
   auto st = backend_->status(name);
-  if (!st) {
-    if (st.status().kind() == core::Status::Kind::kNotFound)
-      return no(c.tag, "[NONEXISTENT] No such mailbox");
-    return no(c.tag, "[SERVERBUG] " + st.status().message());
-  }
+  if (!st) return no(c.tag, mailbox_refusal(st.status()));
   auto msgs = backend_->messages(name);
   if (!msgs) return no(c.tag, "[SERVERBUG] " + msgs.status().message());
   view_ = std::move(*msgs);
