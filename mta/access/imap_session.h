@@ -12,9 +12,10 @@
 // through callbacks on the same thread; while one is pending, and while IDLE waits for
 // "DONE", input is buffered, not processed. on_mailbox_changed() tells the session that
 // another session or a delivery changed a mailbox: the selected one is re-read and the
-// differences sent as untagged EXISTS / EXPUNGE / FETCH (FLAGS) at once during IDLE, else
-// with the next command's reply (RFC 9051 §7: never during a command that uses sequence
-// numbers... this session sends expunges only between commands, so numbers stay right).
+// differences sent as untagged EXISTS / FETCH (FLAGS) / EXPUNGE: at once during IDLE, else
+// with the reply to the next NOOP, CHECK, EXPUNGE or MOVE (APPEND reports new mail and flag
+// changes only), never inside a FETCH, STORE or SEARCH reply (RFC 9051 §7.5.1), so the
+// sequence numbers a client holds stay right.
 //
 // Capabilities: IMAP4rev2 IMAP4rev1 LITERAL+ SASL-IR ENABLE IDLE NAMESPACE ID UNSELECT
 // UIDPLUS MOVE SPECIAL-USE CHILDREN ESEARCH SEARCHRES, STARTTLS and LOGINDISABLED before TLS,
