@@ -118,36 +118,50 @@ core::Result<ImapMessageSummary> StoreImapBackend::summary(std::string_view mail
   return to_summary(data.summary, data.structure);
 }
 
-core::Result<std::vector<std::pair<uint32_t, ImapMessageSummary>>> StoreImapBackend::summaries(
-    std::string_view mailbox, const std::function<bool(uint32_t uid)>& wanted) {
-  std::vector<std::pair<uint32_t, ImapMessageSummary>> out;
+core::Result<const access::ImapBackend::SummaryList*> StoreImapBackend::summaries(
+    std::string_view mailbox) {
+  auto box = store_.mailbox(user_, mailbox);
+  if (!box) return box.status();
+  const auto& st = box->status;
+  // Another mailbox, a recreated one, or one that lost most of what the list holds: anew.
+  if (cache_.mailbox != mailbox || cache_.uidvalidity != st.uidvalidity ||
+      cache_.items.size() > 2 * static_cast<size_t>(st.messages) + 1024) {
+    cache_ = SummaryCache{std::string(mailbox), st.uidvalidity, 1, {}};
+    cache_.items.reserve(st.messages);
+  }
   std::vector<uint32_t> missing;
-  auto r = store_.list_index(user_, mailbox, [&](uint32_t uid, const mailbox::MessageView& m) {
-    if (!wanted(uid)) return true;
-    if (!m.has_summary) {
-      missing.push_back(uid);
-      return true;
-    }
-    ImapMessageSummary s;
-    s.from = m.summary.from;
-    s.to = m.summary.to;
-    s.cc = m.summary.cc;
-    s.bcc = m.summary.bcc;
-    s.subject = m.summary.subject;
-    s.message_id = m.summary.message_id;
-    s.sent_date_ms = m.summary.date_ms;
-    out.emplace_back(uid, std::move(s));
-    return true;
-  });
-  if (!r) return r.status();
-  if (missing.empty()) return out;  // listed in UID order already
+  auto r = store_.list_index(
+      user_, mailbox,
+      [&](uint32_t uid, const mailbox::MessageView& m) {
+        if (!m.has_summary) {
+          missing.push_back(uid);
+          return true;
+        }
+        ImapMessageSummary s;
+        s.from = m.summary.from;
+        s.to = m.summary.to;
+        s.cc = m.summary.cc;
+        s.bcc = m.summary.bcc;
+        s.subject = m.summary.subject;
+        s.message_id = m.summary.message_id;
+        s.sent_date_ms = m.summary.date_ms;
+        cache_.items.emplace_back(uid, std::move(s));
+        return true;
+      },
+      cache_.next_uid);
+  if (!r) {
+    cache_ = SummaryCache{};
+    return r.status();
+  }
+  cache_.next_uid = r->uidnext;
   for (uint32_t uid : missing) {
     auto s = summary(mailbox, uid);
-    if (s) out.emplace_back(uid, std::move(*s));
+    if (s) cache_.items.emplace_back(uid, std::move(*s));
   }
-  std::sort(out.begin(), out.end(),
-            [](const auto& a, const auto& b) { return a.first < b.first; });
-  return out;
+  if (!missing.empty())
+    std::sort(cache_.items.begin(), cache_.items.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+  return &cache_.items;
 }
 
 template <typename T>

@@ -28,8 +28,9 @@ class StoreImapBackend final : public access::ImapBackend {
   core::Result<std::vector<access::ImapMessageMeta>> messages(std::string_view mailbox) override;
   core::Result<std::string> message_bytes(std::string_view mailbox, uint32_t uid) override;
   core::Result<access::ImapMessageSummary> summary(std::string_view mailbox, uint32_t uid) override;
-  core::Result<std::vector<std::pair<uint32_t, access::ImapMessageSummary>>> summaries(
-      std::string_view mailbox, const std::function<bool(uint32_t uid)>& wanted) override;
+  // Kept between calls for the last mailbox asked (see cache_): a session's later searches
+  // read only the index records of messages that arrived since.
+  core::Result<const SummaryList*> summaries(std::string_view mailbox) override;
 
   void create(std::string_view mailbox, Done done) override;
   void remove(std::string_view mailbox, Done done) override;
@@ -59,6 +60,14 @@ class StoreImapBackend final : public access::ImapBackend {
   queue::Writer& writer_;
   const std::string user_;
   Post post_;
+  // The summaries of one mailbox, complete up to (not including) next_uid. Summaries never
+  // change, so only new messages are read; expunged ones stay until the list is rebuilt.
+  struct SummaryCache {
+    std::string mailbox;
+    uint32_t uidvalidity = 0;
+    uint32_t next_uid = 1;
+    SummaryList items;
+  } cache_;
 };
 
 }  // namespace mta

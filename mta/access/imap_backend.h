@@ -82,10 +82,10 @@ class ImapBackend {
   virtual core::Result<std::string> message_bytes(std::string_view mailbox, uint32_t uid) = 0;
   // Computed from the bytes when the store has none for this message.
   virtual core::Result<ImapMessageSummary> summary(std::string_view mailbox, uint32_t uid) = 0;
-  // The summaries of the messages `wanted` accepts, by UID (for SEARCH: one index scan, no
-  // message bytes; only those wanted are copied out).
-  virtual core::Result<std::vector<std::pair<uint32_t, ImapMessageSummary>>> summaries(
-      std::string_view mailbox, const std::function<bool(uint32_t uid)>& wanted) = 0;
+  // The summaries of the mailbox's messages in UID order (for SEARCH), possibly with some
+  // of messages expunged since: the caller matches them by UID. Valid until the next call.
+  using SummaryList = std::vector<std::pair<uint32_t, ImapMessageSummary>>;
+  virtual core::Result<const SummaryList*> summaries(std::string_view mailbox) = 0;
 
   // --- writes: `done` runs later on the session's thread --------------------------------
   using Done = std::function<void(core::Status)>;

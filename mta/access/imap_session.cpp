@@ -1036,9 +1036,8 @@ void ImapSession::search(ImapCommand& c, bool uid) {
   ctx.max_seq = static_cast<uint32_t>(view_.size());
   ctx.max_uid = view_.empty() ? 0 : view_.back().uid;
   ctx.saved_uids = saved_uids_;
-  // Flag, date, size and number keys are answered from the session's own list. When header
-  // keys are ANDed with such keys, those filter first, and only the summaries of the
-  // messages left are copied out of the index scan.
+  // Flag, date, size and number keys are answered from the session's own list; when header
+  // keys are ANDed with such keys, those filter first, so most messages never reach them.
   std::vector<bool> candidate(view_.size(), true);
   if (program->needs_summary && program->root.op == SearchOp::kAnd) {
     SearchProgram cheap;
@@ -1059,24 +1058,19 @@ void ImapSession::search(ImapCommand& c, bool uid) {
       }
     }
   }
-  core::Result<std::vector<std::pair<uint32_t, ImapMessageSummary>>> summaries =
-      std::vector<std::pair<uint32_t, ImapMessageSummary>>();
-  if (program->needs_summary) {
-    summaries = backend_->summaries(selected_, [&](uint32_t u) {
-      const size_t i = index_at_or_after(u);
-      return i < view_.size() && view_[i].uid == u && candidate[i];
-    });
-  }
+  static const ImapBackend::SummaryList kNoSummaries;
+  core::Result<const ImapBackend::SummaryList*> summaries = &kNoSummaries;
+  if (program->needs_summary) summaries = backend_->summaries(selected_);
   if (!summaries) return no(c.tag, "[SERVERBUG] " + summaries.status().message());
+  const ImapBackend::SummaryList& list = **summaries;
   std::vector<uint32_t> matched, matched_uids;
   size_t j = 0;
   const ImapMessageSummary none;
   for (size_t i = 0; i < view_.size(); ++i) {
     if (!candidate[i]) continue;
     const ImapMessageMeta& m = view_[i];
-    while (j < summaries->size() && (*summaries)[j].first < m.uid) ++j;
-    const ImapMessageSummary& sum =
-        j < summaries->size() && (*summaries)[j].first == m.uid ? (*summaries)[j].second : none;
+    while (j < list.size() && list[j].first < m.uid) ++j;
+    const ImapMessageSummary& sum = j < list.size() && list[j].first == m.uid ? list[j].second : none;
     SearchMessage sm;
     sm.seq = static_cast<uint32_t>(i + 1);
     sm.uid = m.uid;

@@ -203,6 +203,13 @@ TEST_CASE("imap session: header keys ANDed with flag keys read few summaries", "
   // Most messages pass the flag key.
   CHECK_THAT(h.send("d SEARCH SEEN SUBJECT quarterly\r\n"),
              Catch::Contains("* SEARCH 1 2 3 4 5 7 8\r\n"));
+  // The summaries kept from the searches above learn of new mail and forget expunged mail.
+  h.append("INBOX", "From: dave@example.com\r\nSubject: quarterly too\r\n\r\nx\r\n");
+  h.send("t STORE 1 +FLAGS (\\Deleted)\r\n");
+  h.send("x EXPUNGE\r\n");
+  CHECK_THAT(h.send("e SEARCH SUBJECT quarterly\r\n"),
+             Catch::Contains("* SEARCH 1 2 3 4 5 6 7 9\r\n"));
+  CHECK_THAT(h.send("f UID SEARCH FROM dave\r\n"), Catch::Contains("* SEARCH 10\r\n"));
 }
 
 TEST_CASE("imap session: another session's changes arrive untagged", "[mta][unit]") {
