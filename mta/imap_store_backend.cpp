@@ -16,11 +16,10 @@ using access::ImapMessageSummary;
 
 access::ImapFlags to_imap(const mailbox::Flags& f) { return {f.system, f.keywords}; }
 
-ImapMessageSummary to_summary(const mailbox::SearchSummary& s, const mailbox::ImapStructure& st) {
-  ImapMessageSummary out;
-  out.envelope = st.envelope;
-  out.bodystructure = st.body_structure;
-  out.body = st.body;
+// The decoded header fields of a stored summary (mailbox::SearchSummary, or the views of
+// a MessageView while listing), as SEARCH reads them.
+template <typename Summary>
+void copy_search_fields(const Summary& s, ImapMessageSummary& out) {
   out.from = s.from;
   out.to = s.to;
   out.cc = s.cc;
@@ -28,6 +27,14 @@ ImapMessageSummary to_summary(const mailbox::SearchSummary& s, const mailbox::Im
   out.subject = s.subject;
   out.message_id = s.message_id;
   out.sent_date_ms = s.date_ms;
+}
+
+ImapMessageSummary to_summary(const mailbox::SearchSummary& s, const mailbox::ImapStructure& st) {
+  ImapMessageSummary out;
+  out.envelope = st.envelope;
+  out.bodystructure = st.body_structure;
+  out.body = st.body;
+  copy_search_fields(s, out);
   return out;
 }
 
@@ -138,13 +145,7 @@ core::Result<const access::ImapBackend::SummaryList*> StoreImapBackend::summarie
           return true;
         }
         ImapMessageSummary s;
-        s.from = m.summary.from;
-        s.to = m.summary.to;
-        s.cc = m.summary.cc;
-        s.bcc = m.summary.bcc;
-        s.subject = m.summary.subject;
-        s.message_id = m.summary.message_id;
-        s.sent_date_ms = m.summary.date_ms;
+        copy_search_fields(m.summary, s);
         cache_.items.emplace_back(uid, std::move(s));
         return true;
       },

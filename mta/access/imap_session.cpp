@@ -1021,6 +1021,19 @@ void ImapSession::fetch(ImapCommand& c, bool uid) {
                       });
 }
 
+SearchMessage ImapSession::search_message(size_t i) const {
+  const ImapMessageMeta& m = view_[i];
+  SearchMessage sm;
+  sm.seq = static_cast<uint32_t>(i + 1);
+  sm.uid = m.uid;
+  sm.size = m.size;
+  sm.internal_date_ms = m.internal_date_ms;
+  sm.modseq = m.modseq;
+  sm.flags = m.flags.system;
+  sm.keywords = m.flags.keywords;
+  return sm;
+}
+
 void ImapSession::cmd_search(ImapCommand& c) { search(c, false); }
 void ImapSession::cmd_uid_search(ImapCommand& c) { search(c, true); }
 
@@ -1045,17 +1058,7 @@ void ImapSession::search(ImapCommand& c, bool uid) {
     for (const SearchKey& k : program->root.children)
       if (!reads_message_data(k, true)) cheap.root.children.push_back(k);
     if (!cheap.root.children.empty()) {
-      for (size_t i = 0; i < view_.size(); ++i) {
-        SearchMessage sm;
-        sm.seq = static_cast<uint32_t>(i + 1);
-        sm.uid = view_[i].uid;
-        sm.size = view_[i].size;
-        sm.internal_date_ms = view_[i].internal_date_ms;
-        sm.modseq = view_[i].modseq;
-        sm.flags = view_[i].flags.system;
-        sm.keywords = view_[i].flags.keywords;
-        candidate[i] = matches(cheap, sm, ctx);
-      }
+      for (size_t i = 0; i < view_.size(); ++i) candidate[i] = matches(cheap, search_message(i), ctx);
     }
   }
   static const ImapBackend::SummaryList kNoSummaries;
@@ -1071,14 +1074,7 @@ void ImapSession::search(ImapCommand& c, bool uid) {
     const ImapMessageMeta& m = view_[i];
     while (j < list.size() && list[j].first < m.uid) ++j;
     const ImapMessageSummary& sum = j < list.size() && list[j].first == m.uid ? list[j].second : none;
-    SearchMessage sm;
-    sm.seq = static_cast<uint32_t>(i + 1);
-    sm.uid = m.uid;
-    sm.size = m.size;
-    sm.internal_date_ms = m.internal_date_ms;
-    sm.modseq = m.modseq;
-    sm.flags = m.flags.system;
-    sm.keywords = m.flags.keywords;
+    SearchMessage sm = search_message(i);
     sm.from = sum.from;
     sm.to = sum.to;
     sm.cc = sum.cc;

@@ -144,6 +144,8 @@ class ImapSession {
   void cmd_search(ImapCommand& c);
   void cmd_uid_search(ImapCommand& c);
   void search(ImapCommand& c, bool uid);
+  // What SEARCH knows of message `i` of the view without its summary or bytes.
+  struct SearchMessage search_message(size_t i) const;
   void cmd_check(ImapCommand& c);
 
   void open_mailbox(ImapCommand& c, bool read_only);
