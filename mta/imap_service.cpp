@@ -5,6 +5,7 @@
 #include "mta/session_connection.h"
 #include "mta/imap_store_backend.h"
 #include "mta/net/timer.h"
+#include "mta/net/worker.h"
 
 namespace mta {
 namespace {
@@ -90,7 +91,9 @@ class ImapConnection final : public SessionConnection<ImapConnection, access::Im
         }
       });
     };
-    backend_ = std::make_unique<StoreImapBackend>(ctx_.store, ctx_.writer, user, post);
+    backend_ = std::make_unique<StoreImapBackend>(
+        ctx_.store, ctx_.writer, ctx_.search_cache, user, post,
+        [loop](std::function<void()> work) { net::run_blocking(*loop, std::move(work), [] {}); });
     subscription_ = ctx_.store.events().watch(user, [loop, weak](std::string_view changed) {
       loop->post([weak, mailbox = std::string(changed)] {
         if (auto self = weak.lock(); self && !self->closed()) {

@@ -12,6 +12,7 @@
 
 #include "mta/access/imap_session.h"
 #include "mta/config.h"
+#include "mta/imap_search_cache.h"
 #include "mta/login.h"
 #include "mta/mailbox/events.h"
 #include "mta/mailbox/store.h"
@@ -31,6 +32,7 @@ struct ImapContext {
   mailbox::Store& store;  // its events() tell sessions of changes
   queue::Writer& writer;
   access::ImapConfig session;
+  ImapSearchCache search_cache{};  // shared by every session on every loop
 };
 
 class ImapService {

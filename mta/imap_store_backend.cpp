@@ -16,26 +16,8 @@ using access::ImapMessageSummary;
 
 access::ImapFlags to_imap(const mailbox::Flags& f) { return {f.system, f.keywords}; }
 
-// The decoded header fields of a stored summary (mailbox::SearchSummary, or the views of
-// a MessageView while listing), as SEARCH reads them.
-template <typename Summary>
-void copy_search_fields(const Summary& s, ImapMessageSummary& out) {
-  out.from = s.from;
-  out.to = s.to;
-  out.cc = s.cc;
-  out.bcc = s.bcc;
-  out.subject = s.subject;
-  out.message_id = s.message_id;
-  out.sent_date_ms = s.date_ms;
-}
-
-ImapMessageSummary to_summary(const mailbox::SearchSummary& s, const mailbox::ImapStructure& st) {
-  ImapMessageSummary out;
-  out.envelope = st.envelope;
-  out.bodystructure = st.body_structure;
-  out.body = st.body;
-  copy_search_fields(s, out);
-  return out;
+ImapMessageSummary to_summary(const mailbox::ImapStructure& st) {
+  return ImapMessageSummary{st.envelope, st.body_structure, st.body};
 }
 
 // A staging error travels out of the writer's fill as this, so `done` can give the store's
@@ -47,9 +29,15 @@ struct StageFailed : std::runtime_error {
 
 }  // namespace
 
-StoreImapBackend::StoreImapBackend(mailbox::Store& store, queue::Writer& writer, std::string user,
-                                   Post post)
-    : store_(store), writer_(writer), user_(std::move(user)), post_(std::move(post)) {}
+StoreImapBackend::StoreImapBackend(mailbox::Store& store, queue::Writer& writer,
+                                   ImapSearchCache& search_cache, std::string user, Post post,
+                                   Offload offload)
+    : store_(store),
+      writer_(writer),
+      search_cache_(search_cache),
+      user_(std::move(user)),
+      post_(std::move(post)),
+      offload_(std::move(offload)) {}
 
 core::Result<std::vector<access::ImapMailboxInfo>> StoreImapBackend::mailboxes() {
   auto boxes = store_.mailboxes(user_);
@@ -115,54 +103,25 @@ core::Result<std::string> StoreImapBackend::message_bytes(std::string_view mailb
 core::Result<ImapMessageSummary> StoreImapBackend::summary(std::string_view mailbox, uint32_t uid) {
   auto structure = store_.imap_structure(user_, mailbox, uid);
   if (!structure) return structure.status();
-  auto entry = store_.message(user_, mailbox, uid);
-  if (!entry) return entry.status();
-  if (*structure && entry->record.summary) return to_summary(*entry->record.summary, **structure);
+  if (*structure) return to_summary(**structure);
   // Stored without IMAP data (older records): computed from the bytes.
   auto bytes = message_bytes(mailbox, uid);
   if (!bytes) return bytes.status();
-  const mailbox::ImapData data = imap_data_of(*bytes);
-  return to_summary(data.summary, data.structure);
+  return to_summary(imap_data_of(*bytes).structure);
 }
 
-core::Result<const access::ImapBackend::SummaryList*> StoreImapBackend::summaries(
+core::Result<access::ImapSearchSnapshot> StoreImapBackend::search_fields(
     std::string_view mailbox) {
-  auto box = store_.mailbox(user_, mailbox);
-  if (!box) return box.status();
-  const auto& st = box->status;
-  // Another mailbox, a recreated one, or one that lost most of what the list holds: anew.
-  if (cache_.mailbox != mailbox || cache_.uidvalidity != st.uidvalidity ||
-      cache_.items.size() > 2 * static_cast<size_t>(st.messages) + 1024) {
-    cache_ = SummaryCache{std::string(mailbox), st.uidvalidity, 1, {}};
-    cache_.items.reserve(st.messages);
-  }
-  std::vector<uint32_t> missing;
-  auto r = store_.list_index(
-      user_, mailbox,
-      [&](uint32_t uid, const mailbox::MessageView& m) {
-        if (!m.has_summary) {
-          missing.push_back(uid);
-          return true;
-        }
-        ImapMessageSummary s;
-        copy_search_fields(m.summary, s);
-        cache_.items.emplace_back(uid, std::move(s));
-        return true;
-      },
-      cache_.next_uid);
-  if (!r) {
-    cache_ = SummaryCache{};
-    return r.status();
-  }
-  cache_.next_uid = r->uidnext;
-  for (uint32_t uid : missing) {
-    auto s = summary(mailbox, uid);
-    if (s) cache_.items.emplace_back(uid, std::move(*s));
-  }
-  if (!missing.empty())
-    std::sort(cache_.items.begin(), cache_.items.end(),
-              [](const auto& a, const auto& b) { return a.first < b.first; });
-  return &cache_.items;
+  return search_cache_.get(store_, user_, mailbox);
+}
+
+void StoreImapBackend::selecting(std::string_view mailbox, uint32_t messages) {
+  // Below this a cold read is a few milliseconds: not worth a pool thread.
+  constexpr uint32_t kWarmFrom = 5000;
+  if (!offload_ || messages < kWarmFrom) return;
+  offload_([&cache = search_cache_, &store = store_, user = user_, box = std::string(mailbox)] {
+    (void)cache.get(store, user, box);
+  });
 }
 
 template <typename T>

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "mta/access/imap_backend.h"
+#include "mta/imap_search_cache.h"
 #include "mta/mailbox/store.h"
 #include "queue/writer.h"
 
@@ -20,17 +21,23 @@ namespace mta {
 class StoreImapBackend final : public access::ImapBackend {
  public:
   using Post = std::function<void(std::function<void()>)>;
+  // Runs work off the session's thread (a thread pool), or not at all when empty.
+  using Offload = std::function<void(std::function<void()>)>;
 
-  StoreImapBackend(mailbox::Store& store, queue::Writer& writer, std::string user, Post post);
+  StoreImapBackend(mailbox::Store& store, queue::Writer& writer, ImapSearchCache& search_cache,
+                   std::string user, Post post, Offload offload = {});
 
   core::Result<std::vector<access::ImapMailboxInfo>> mailboxes() override;
   core::Result<access::ImapMailboxStatus> status(std::string_view mailbox) override;
   core::Result<std::vector<access::ImapMessageMeta>> messages(std::string_view mailbox) override;
   core::Result<std::string> message_bytes(std::string_view mailbox, uint32_t uid) override;
   core::Result<access::ImapMessageSummary> summary(std::string_view mailbox, uint32_t uid) override;
-  // Kept between calls for the last mailbox asked (see cache_): a session's later searches
-  // read only the index records of messages that arrived since.
-  core::Result<const SummaryList*> summaries(std::string_view mailbox) override;
+  // From the process's shared cache: only mail that arrived since anyone last searched the
+  // mailbox is read from the index.
+  core::Result<access::ImapSearchSnapshot> search_fields(std::string_view mailbox) override;
+  // A large mailbox's search fields are brought up to date on the Offload while SELECT
+  // lists it, so the first SEARCH after a restart does not read the whole index itself.
+  void selecting(std::string_view mailbox, uint32_t messages) override;
 
   void create(std::string_view mailbox, Done done) override;
   void remove(std::string_view mailbox, Done done) override;
@@ -58,16 +65,10 @@ class StoreImapBackend final : public access::ImapBackend {
 
   mailbox::Store& store_;
   queue::Writer& writer_;
+  ImapSearchCache& search_cache_;
   const std::string user_;
   Post post_;
-  // The summaries of one mailbox, complete up to (not including) next_uid. Summaries never
-  // change, so only new messages are read; expunged ones stay until the list is rebuilt.
-  struct SummaryCache {
-    std::string mailbox;
-    uint32_t uidvalidity = 0;
-    uint32_t next_uid = 1;
-    SummaryList items;
-  } cache_;
+  Offload offload_;
 };
 
 }  // namespace mta

@@ -9,8 +9,10 @@
 //
 // Mailbox names are as the client sees them, "/" separating levels, INBOX in any case.
 
+#include <array>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -58,13 +60,52 @@ struct ImapMessageMeta {
   uint64_t modseq = 0;
 };
 
-// What FETCH and SEARCH read without the message bytes (precomputed at delivery).
+// What FETCH reads without the message bytes (precomputed at delivery).
 struct ImapMessageSummary {
   std::string envelope;       // IMAP ENVELOPE, parenthesised
   std::string bodystructure;  // extended
   std::string body;           // non-extended
-  std::string from, to, cc, bcc, subject, message_id;  // decoded UTF-8
-  int64_t sent_date_ms = 0;                            // Date: header; 0 unknown
+};
+
+// What SEARCH's header keys read of one message without its bytes: From, To, Cc, Bcc,
+// Subject and Message-ID decoded to UTF-8, kept in one string (one allocation per message:
+// a mailbox may hold hundreds of thousands), and the Date field (Unix ms; 0 unknown).
+class ImapSearchFields {
+ public:
+  enum Field { kFrom, kTo, kCc, kBcc, kSubject, kMessageId, kFieldCount };
+  ImapSearchFields() = default;
+  ImapSearchFields(uint32_t uid, const std::array<std::string_view, kFieldCount>& fields,
+                   int64_t sent_date_ms);
+  uint32_t uid() const { return uid_; }
+  std::string_view get(Field f) const;
+  int64_t sent_date_ms() const { return sent_date_ms_; }
+
+ private:
+  uint32_t uid_ = 0;
+  std::array<uint32_t, kFieldCount> ends_{};  // field i is text_[ends_[i-1], ends_[i])
+  int64_t sent_date_ms_ = 0;
+  std::string text_;
+};
+
+// The search fields of a mailbox's messages: blocks in ascending UID order, each sorted by
+// UID; it may still hold messages expunged since (match by UID). Blocks never change once
+// made, so a snapshot stays valid while new mail extends the mailbox's own list.
+using ImapSearchBlock = std::vector<ImapSearchFields>;
+struct ImapSearchSnapshot {
+  std::vector<std::shared_ptr<const ImapSearchBlock>> blocks;
+};
+
+// Walks a snapshot by ascending UID: seek(uid) finds the fields of `uid` (null when it has
+// none) and never looks behind the last UID sought.
+class ImapSearchCursor {
+ public:
+  explicit ImapSearchCursor(const ImapSearchSnapshot& s) : s_(s) {}
+  const ImapSearchFields* seek(uint32_t uid);
+
+ private:
+  const ImapSearchSnapshot& s_;
+  size_t block_ = 0;
+  size_t item_ = 0;
 };
 
 enum class ImapStoreMode { kAdd, kRemove, kReplace };
@@ -82,10 +123,11 @@ class ImapBackend {
   virtual core::Result<std::string> message_bytes(std::string_view mailbox, uint32_t uid) = 0;
   // Computed from the bytes when the store has none for this message.
   virtual core::Result<ImapMessageSummary> summary(std::string_view mailbox, uint32_t uid) = 0;
-  // The summaries of the mailbox's messages in UID order (for SEARCH), possibly with some
-  // of messages expunged since: the caller matches them by UID. Valid until the next call.
-  using SummaryList = std::vector<std::pair<uint32_t, ImapMessageSummary>>;
-  virtual core::Result<const SummaryList*> summaries(std::string_view mailbox) = 0;
+  // The search fields of the mailbox's messages (for SEARCH's header keys).
+  virtual core::Result<ImapSearchSnapshot> search_fields(std::string_view mailbox) = 0;
+  // A hint that the session is selecting this mailbox of `messages` messages (before it
+  // lists them): a chance to start reading what a search would need.
+  virtual void selecting(std::string_view mailbox, uint32_t messages) = 0;
 
   // --- writes: `done` runs later on the session's thread --------------------------------
   using Done = std::function<void(core::Status)>;

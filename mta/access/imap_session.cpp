@@ -630,6 +630,7 @@ void ImapSession::open_mailbox(ImapCommand& c, bool read_only) {
   const std::string name = canonical(c.args[0].text);
   auto st = backend_->status(name);
   if (!st) return no(c.tag, mailbox_refusal(st.status()));
+  backend_->selecting(name, st->messages);
   auto msgs = backend_->messages(name);
   if (!msgs) return no(c.tag, "[SERVERBUG] " + msgs.status().message());
   view_ = std::move(*msgs);
@@ -1061,27 +1062,25 @@ void ImapSession::search(ImapCommand& c, bool uid) {
       for (size_t i = 0; i < view_.size(); ++i) candidate[i] = matches(cheap, search_message(i), ctx);
     }
   }
-  static const ImapBackend::SummaryList kNoSummaries;
-  core::Result<const ImapBackend::SummaryList*> summaries = &kNoSummaries;
-  if (program->needs_summary) summaries = backend_->summaries(selected_);
-  if (!summaries) return no(c.tag, "[SERVERBUG] " + summaries.status().message());
-  const ImapBackend::SummaryList& list = **summaries;
+  core::Result<ImapSearchSnapshot> fields = ImapSearchSnapshot{};
+  if (program->needs_summary) fields = backend_->search_fields(selected_);
+  if (!fields) return no(c.tag, "[SERVERBUG] " + fields.status().message());
+  ImapSearchCursor cursor(*fields);
   std::vector<uint32_t> matched, matched_uids;
-  size_t j = 0;
-  const ImapMessageSummary none;
+  const ImapSearchFields none;
   for (size_t i = 0; i < view_.size(); ++i) {
     if (!candidate[i]) continue;
     const ImapMessageMeta& m = view_[i];
-    while (j < list.size() && list[j].first < m.uid) ++j;
-    const ImapMessageSummary& sum = j < list.size() && list[j].first == m.uid ? list[j].second : none;
+    const ImapSearchFields* found = cursor.seek(m.uid);
+    const ImapSearchFields& f = found ? *found : none;
     SearchMessage sm = search_message(i);
-    sm.from = sum.from;
-    sm.to = sum.to;
-    sm.cc = sum.cc;
-    sm.bcc = sum.bcc;
-    sm.subject = sum.subject;
-    sm.message_id = sum.message_id;
-    sm.sent_date_ms = sum.sent_date_ms;
+    sm.from = f.get(ImapSearchFields::kFrom);
+    sm.to = f.get(ImapSearchFields::kTo);
+    sm.cc = f.get(ImapSearchFields::kCc);
+    sm.bcc = f.get(ImapSearchFields::kBcc);
+    sm.subject = f.get(ImapSearchFields::kSubject);
+    sm.message_id = f.get(ImapSearchFields::kMessageId);
+    sm.sent_date_ms = f.sent_date_ms();
     if (program->needs_body || program->needs_header) {
       const uint32_t message_uid = m.uid;
       sm.whole_message = [this, message_uid]() {

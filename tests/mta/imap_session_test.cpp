@@ -103,7 +103,8 @@ struct Harness {
   queue::Writer writer{*db};
   mta::mailbox::Store store{*db, clock};
   Mailbox posted;
-  mta::StoreImapBackend backend{store, writer, "alice",
+  mta::ImapSearchCache search_cache;
+  mta::StoreImapBackend backend{store, writer, search_cache, "alice",
                                 [this](std::function<void()> fn) { posted.post(std::move(fn)); }};
   mta::access::ImapConfig config;
   ImapSession session{config, true};
