@@ -36,6 +36,9 @@ Result<Address> parse_mailbox(std::string_view mailbox, bool allow_utf8);
 bool is_valid_domain(std::string_view domain, bool allow_utf8);
 // True for well-formed UTF-8 (no overlongs, no surrogates).
 bool is_valid_utf8(std::string_view s);
+// The length of the well-formed UTF-8 sequence at the start of `s` (RFC 3629 §4: no overlong
+// forms, no surrogates, nothing above U+10FFFF), or 0 when there is none.
+size_t utf8_sequence_length(std::string_view s);
 std::string to_lower_ascii(std::string_view s);
 bool iequals(std::string_view a, std::string_view b);
 

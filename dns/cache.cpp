@@ -1,8 +1,55 @@
 #include "dns/cache.h"
 
 #include <algorithm>
+#include <array>
+
+#include "core/metrics.h"
 
 namespace dns {
+namespace {
+
+// porter_dns_cache_{hits,misses,coalesced}_total{type}, made once for every type the cache
+// serves so that a lookup only adds to an atomic.
+struct CacheCounters {
+  core::Counter* hits;
+  core::Counter* misses;
+  core::Counter* coalesced;
+};
+constexpr std::array<RrType, 5> kCachedTypes = {RrType::kMx, RrType::kA, RrType::kAaaa,
+                                                RrType::kTxt, RrType::kPtr};
+
+const CacheCounters& cache_counters(RrType type) {
+  static const std::array<CacheCounters, kCachedTypes.size()> all = [] {
+    auto& r = core::metrics_registry();
+    auto& hits = r.counter("porter_dns_cache_hits_total", "DNS lookups answered from the cache.",
+                           {"type"});
+    auto& misses = r.counter("porter_dns_cache_misses_total",
+                             "DNS lookups the cache sent upstream.", {"type"});
+    auto& coalesced = r.counter("porter_dns_cache_coalesced_total",
+                                "DNS lookups that joined an identical one in flight.", {"type"});
+    std::array<CacheCounters, kCachedTypes.size()> out{};
+    for (size_t i = 0; i < kCachedTypes.size(); ++i) {
+      const std::string_view name = rr_type_name(kCachedTypes[i]);
+      out[i] = {&hits.with({name}), &misses.with({name}), &coalesced.with({name})};
+    }
+    return out;
+  }();
+  const size_t i = std::find(kCachedTypes.begin(), kCachedTypes.end(), type) - kCachedTypes.begin();
+  return all[i];
+}
+
+// The record type behind one of the Resolver query methods.
+RrType type_of(void (Resolver::*)(const std::string&, AnswerCallback<MxRecord>)) {
+  return RrType::kMx;
+}
+RrType type_of(void (Resolver::*ask)(const std::string&, AnswerCallback<std::string>)) {
+  if (ask == &Resolver::query_a) return RrType::kA;
+  if (ask == &Resolver::query_aaaa) return RrType::kAaaa;
+  if (ask == &Resolver::query_txt) return RrType::kTxt;
+  return RrType::kPtr;
+}
+
+}  // namespace
 
 CachingResolver::CachingResolver(Resolver& upstream, Poster& poster, const core::Clock& clock,
                                  CacheOptions options)
@@ -33,9 +80,11 @@ void CachingResolver::lookup(Table<T>& table, Ask<T> ask, const std::string& nam
                              AnswerCallback<T> cb) {
   const std::string key = normalize_name(name);
   const int64_t now = clock_.now_ms();
+  const CacheCounters& counters = cache_counters(type_of(ask));
   if (auto it = table.entries.find(key); it != table.entries.end()) {
     if (now < it->second.expires_ms) {
       ++stats_.hits;
+      counters.hits->inc();
       core::Result<Answer<T>> result = it->second.result;
       if (result)
         result.value().ttl = static_cast<uint32_t>((it->second.expires_ms - now + 999) / 1000);
@@ -50,9 +99,11 @@ void CachingResolver::lookup(Table<T>& table, Ask<T> ask, const std::string& nam
   waiting->second.push_back(std::move(cb));
   if (!first) {
     ++stats_.coalesced;
+    counters.coalesced->inc();
     return;
   }
   ++stats_.misses;
+  counters.misses->inc();
   std::weak_ptr<char> alive = alive_;
   (upstream_.*ask)(key, [this, alive, &table, key](core::Result<Answer<T>> result) {
     if (alive.expired()) return;

@@ -2,10 +2,13 @@
 
 #include <arpa/nameser.h>
 
+#include <algorithm>
+#include <array>
 #include <mutex>
 #include <span>
 
 #include "core/log.h"
+#include "core/metrics.h"
 #include "dns/message.h"
 
 namespace dns {
@@ -51,6 +54,39 @@ core::Result<Answer<T>> to_result(int status, std::span<const uint8_t> reply,
     default:
       return core::Status::temporary("dns: " + std::string(ares_strerror(status)) + " for " + what);
   }
+}
+
+// porter_dns_queries_total{type,result}: every query c-ares finished, by outcome, made in
+// advance for every type and outcome so that counting is one atomic add on the loop.
+enum class Outcome { kOk, kNoData, kNxDomain, kServFail, kTimeout, kError };
+constexpr std::array<const char*, 6> kOutcomeNames = {"ok",       "nodata",  "nxdomain",
+                                                      "servfail", "timeout", "error"};
+constexpr std::array<RrType, 5> kQueryTypes = {RrType::kMx, RrType::kA, RrType::kAaaa,
+                                               RrType::kTxt, RrType::kPtr};
+
+core::Counter& query_counter(RrType type, Outcome outcome) {
+  using Row = std::array<core::Counter*, kOutcomeNames.size()>;
+  static const std::array<Row, kQueryTypes.size()> all = [] {
+    auto& family = core::metrics_registry().counter(
+        "porter_dns_queries_total", "DNS queries sent upstream, by type and outcome.",
+        {"type", "result"});
+    std::array<Row, kQueryTypes.size()> out{};
+    for (size_t t = 0; t < kQueryTypes.size(); ++t)
+      for (size_t o = 0; o < kOutcomeNames.size(); ++o)
+        out[t][o] = &family.with({rr_type_name(kQueryTypes[t]), kOutcomeNames[o]});
+    return out;
+  }();
+  const size_t t = std::find(kQueryTypes.begin(), kQueryTypes.end(), type) - kQueryTypes.begin();
+  return *all[t][static_cast<size_t>(outcome)];
+}
+
+template <typename T>
+Outcome outcome_of(int status, const core::Result<Answer<T>>& result) {
+  if (result) return result->records.empty() ? Outcome::kNoData : Outcome::kOk;
+  if (result.status().kind() == core::Status::Kind::kNotFound) return Outcome::kNxDomain;
+  if (status == ARES_ETIMEOUT) return Outcome::kTimeout;
+  if (status == ARES_ESERVFAIL || status == ARES_ECONNREFUSED) return Outcome::kServFail;
+  return Outcome::kError;
 }
 
 }  // namespace
@@ -133,10 +169,11 @@ void CaresResolver::query(const std::string& name, RrType type, Decoder<T> decod
                           AnswerCallback<T> cb) {
   auto* q = new Query{[this, name, type, decode, cb = std::move(cb)](
                           int status, std::span<const uint8_t> reply) mutable {
-    poster_.post(
-        [cb = std::move(cb), result = to_result<T>(status, reply, name, type, decode)]() mutable {
-          cb(std::move(result));
-        });
+    core::Result<Answer<T>> result = to_result<T>(status, reply, name, type, decode);
+    query_counter(type, outcome_of(status, result)).inc();
+    poster_.post([cb = std::move(cb), result = std::move(result)]() mutable {
+      cb(std::move(result));
+    });
   }};
   // c-ares may answer from inside ares_query (a name it refuses); on_reply posts either way.
   ares_query(channel_, name.c_str(), ns_c_in, static_cast<int>(type), on_reply, q);

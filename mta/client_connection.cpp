@@ -11,8 +11,27 @@ ClientConnection::ClientConnection(net::Connection* conn, policy::ConnectionToke
       client_key_(policy::client_key(client_ip_)),
       token_(std::move(token)) {}
 
+ClientConnection::~ClientConnection() { mark_closed(); }
+
+void ClientConnection::count_in(const ListenerConfig& listener) {
+  metrics_ = &metrics::listener_metrics(listener);
+  metrics_->connections.inc();
+  metrics_->connections_open.inc();
+  tls_pending_ = listener.implicit_tls;
+}
+
+void ClientConnection::tls_established() {
+  tls_pending_ = false;
+  if (metrics_) metrics_->tls_handshakes.inc();
+}
+
 void ClientConnection::mark_closed() {
+  if (!closed_ && metrics_) {
+    metrics_->connections_open.dec();
+    if (tls_pending_) metrics_->tls_failures.inc();
+  }
   closed_ = true;
+  tls_pending_ = false;
   token_.reset();
 }
 
@@ -34,6 +53,8 @@ void ClientConnection::login(net::Loop& loop, LoginServices& services, const std
               std::weak_ptr<ClientConnection>(self_), delay,
               [this, done = std::move(done)](LoginResult r) {
                 login_in_flight_ = false;
+                if (metrics_ && r.outcome == LoginResult::Outcome::kBadCredentials)
+                  metrics_->auth_failures.inc();
                 done(r);
               });
 }

@@ -5,6 +5,11 @@
 //
 // A subclass calls keep_alive(shared_from_this()) when it starts and released() at the end
 // of its on_closed(); until then `this` stays valid for the Connection's callbacks.
+//
+// Metrics (mta/metrics.h): once a subclass calls count_in() the connection is counted open
+// until mark_closed(); a TLS handshake runs from tls_starting() (or from the start on an
+// implicit-TLS port) until tls_established(), and one still running when the connection
+// closes counts as failed. login() counts refused passwords.
 // Asynchronous completions must still hold weak references and check closed().
 //
 // Threading: the connection's loop thread only.
@@ -19,6 +24,7 @@
 #include "core/status.h"
 #include "mta/config.h"
 #include "mta/login.h"
+#include "mta/metrics.h"
 #include "mta/net/connection.h"
 #include "mta/net/listener.h"
 #include "mta/net/loop.h"
@@ -30,6 +36,16 @@ namespace mta {
 class ClientConnection : public net::Connection::Handler {
  protected:
   ClientConnection(net::Connection* conn, policy::ConnectionToken token);
+  ~ClientConnection() override;
+
+  // Counts this connection in `listener`'s series; call once, from the constructor.
+  void count_in(const ListenerConfig& listener);
+  // Metrics counting: null before count_in().
+  const metrics::ListenerMetrics* listener_metrics() const { return metrics_; }
+  // Call just before conn_->start_tls() (STARTTLS, STLS).
+  void tls_starting() { tls_pending_ = true; }
+  // Call when the handshake has succeeded.
+  void tls_established();
 
   void keep_alive(std::shared_ptr<ClientConnection> self) { self_ = std::move(self); }
   // Marks the connection closed and gives back the slot; call first in on_closed().
@@ -55,6 +71,8 @@ class ClientConnection : public net::Connection::Handler {
   bool closed_ = false;
   bool close_sent_ = false;
   bool login_in_flight_ = false;
+  const metrics::ListenerMetrics* metrics_ = nullptr;
+  bool tls_pending_ = false;  // a handshake started and not yet established
 };
 
 // Opens a listener on `loop` for each configured listener that `wanted` selects. A connection

@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include <charconv>
@@ -174,6 +175,7 @@ void read_config(const toml::table& root, Config& c, std::optional<core::Status>
     r.str("data_dir", c.data_dir);
     r.integer("threads", c.threads, 0, 256);
     r.str("user", c.run_as_user);
+    r.integer("shutdown_grace_s", c.shutdown_grace_s, 0, 3600);
   });
   with_table(top, root, "tls", c.origin, err, [&](TableReader& r) {
     r.str("cert", c.tls_cert);
@@ -418,6 +420,46 @@ void read_config(const toml::table& root, Config& c, std::optional<core::Status>
     if (c.log_level != "debug" && c.log_level != "info" && c.log_level != "warn" &&
         c.log_level != "error")
       r.fail(r.last_node("level"), "level", "must be debug, info, warn or error");
+    std::string format = "text";
+    r.str("format", format);
+    if (format != "text" && format != "json")
+      r.fail(r.last_node("format"), "format", "must be \"text\" (key=value) or \"json\"");
+    c.log_json = format == "json";
+    r.str("file", c.log_file);
+  });
+  with_table(top, root, "admin", c.origin, err, [&](TableReader& r) {
+    r.str("socket", c.admin_socket);
+    std::string mode;
+    r.str("socket_mode", mode);
+    if (!mode.empty()) {
+      char* end = nullptr;
+      const unsigned long m = std::strtoul(mode.c_str(), &end, 8);
+      if (*end != 0 || m > 0777 || (m & 0600) != 0600)
+        r.fail(r.last_node("socket_mode"), "socket_mode",
+               "must be an octal mode such as \"0600\" or \"0660\" that the owner can use");
+      c.admin_socket_mode = static_cast<uint32_t>(m);
+    }
+    r.str("listen", c.admin_listen);
+    if (!c.admin_listen.empty()) {
+      const size_t colon = c.admin_listen.rfind(':');
+      std::string host = colon == std::string::npos ? "" : c.admin_listen.substr(0, colon);
+      if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+        host = host.substr(1, host.size() - 2);
+      const auto ip = core::IpAddress::parse(host);
+      const auto loopback = core::Cidr::parse(ip && !ip->is_v4() ? "::1/128" : "127.0.0.0/8");
+      unsigned long port = 0;
+      if (colon != std::string::npos) {
+        char* end = nullptr;
+        port = std::strtoul(c.admin_listen.c_str() + colon + 1, &end, 10);
+        if (*end != 0 || colon + 1 == c.admin_listen.size()) port = 0;
+      }
+      if (!ip || !loopback || !loopback->contains(*ip) || port == 0 || port > 65535)
+        r.fail(r.last_node("listen"), "listen",
+               "must be a loopback address and port such as \"127.0.0.1:8025\" or \"[::1]:8025\"");
+    }
+    r.str("token_file", c.admin_token_file);
+    if (!c.admin_listen.empty() && c.admin_token_file.empty())
+      r.fail(r.last_node("listen"), "listen", "a TCP admin listener needs admin.token_file");
   });
   top.finish();
   if (!err && !c.catch_all.empty() && c.local_domains.empty())
@@ -446,6 +488,13 @@ uint32_t throttle_for(const Config& c, std::string_view domain) {
   const DestinationThrottle* best = most_specific(c.throttles, domain);
   return best ? best->messages_per_minute : c.messages_per_minute_per_destination;
 }
+
+std::string admin_socket_path(const Config& c) {
+  if (c.admin_socket.empty() || c.admin_socket.front() == '/') return c.admin_socket;
+  return c.data_dir + "/" + c.admin_socket;
+}
+
+std::string queue_dir(const Config& c) { return c.data_dir + "/queue"; }
 
 const char* tls_policy_name(TlsPolicy p) {
   switch (p) {

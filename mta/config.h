@@ -39,6 +39,7 @@ using smtp::TlsPolicy;
 struct DomainTlsPolicy {
   std::string domain;  // lower case; applies to the domain and its subdomains
   TlsPolicy policy = TlsPolicy::kMay;
+  bool operator==(const DomainTlsPolicy&) const = default;
 };
 
 struct DkimKeyConfig {
@@ -65,6 +66,7 @@ struct AliasConfig {
 struct DestinationThrottle {
   std::string domain;  // lower case; applies to the domain and its subdomains
   uint32_t messages_per_minute = 0;
+  bool operator==(const DestinationThrottle&) const = default;
 };
 
 // What an inbound check does with its result: act on it, only record it, or not run.
@@ -79,6 +81,7 @@ struct Config {
   std::string data_dir = "/var/lib/porter";
   int threads = 0;  // 0: one loop per core
   std::string run_as_user;  // drop to this user after binding when started as root
+  uint32_t shutdown_grace_s = 30;  // SIGTERM: how long open transactions may take to finish
   // [tls]
   std::string tls_cert;
   std::string tls_key;
@@ -151,7 +154,19 @@ struct Config {
   std::vector<DkimKeyConfig> dkim_keys;
   // [log]
   std::string log_level = "info";
+  bool log_json = false;  // format = "json": one JSON object per line
+  std::string log_file;   // empty: stderr (journald)
+  // [admin]: the admin HTTP API (JSON); the `porter` CLI talks to it
+  std::string admin_socket = "admin.sock";  // relative to data_dir; "" disables
+  uint32_t admin_socket_mode = 0600;
+  std::string admin_listen;      // "127.0.0.1:8025": also on TCP (loopback only); "" off
+  std::string admin_token_file;  // its first line: the bearer token TCP clients must send
 };
+
+// The admin socket's path: admin_socket made absolute against data_dir ("" when disabled).
+std::string admin_socket_path(const Config& c);
+// Where the queue's RocksDB instance lives: data_dir/queue.
+std::string queue_dir(const Config& c);
 
 // Messages per minute allowed to a destination domain (0: unlimited): the most specific
 // [[delivery.throttle]], else delivery.messages_per_minute_per_destination.

@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 #include <utility>
+#include <vector>
 
 #include "core/log.h"
 #include "dns/cache.h"
@@ -15,6 +16,7 @@
 #include "mta/dns_stack.h"
 #include "mta/failure_policy.h"
 #include "mta/local_delivery.h"
+#include "mta/metrics.h"
 #include "mta/net/connection.h"
 #include "mta/net/tls_context.h"
 #include "mta/smtp/client_session.h"
@@ -38,6 +40,8 @@ struct MessageWork {
   int64_t started_ms = 0;
   std::optional<LocalDelivery::Plan> local;  // its recipients in our own domains
   std::optional<int64_t> due_by;             // recipients held back by a throttle: come back then
+  bool settling = false;                     // its outcome is with the writer
+  bool abandoned = false;                    // given up by a drain: late outcomes are dropped
 };
 
 // Recipients of one message for one destination.
@@ -53,6 +57,64 @@ struct Destination {
   int active = 0;
 };
 
+// Calls a request's `done` exactly once: a request dropped unanswered (the posted work never
+// ran because the service or its loop went away) is answered from the destructor.
+template <typename R>
+class Answer {
+ public:
+  explicit Answer(std::function<void(R)> fn) : fn_(std::move(fn)) {}
+  Answer(const Answer&) = delete;
+  Answer& operator=(const Answer&) = delete;
+  ~Answer() {
+    if (fn_) fn_(R(core::Status::temporary("delivery is shutting down")));
+  }
+  void operator()(R r) {
+    if (auto fn = std::exchange(fn_, nullptr)) fn(std::move(r));
+  }
+
+ private:
+  std::function<void(R)> fn_;
+};
+
+template <typename R>
+std::shared_ptr<Answer<R>> make_answer(std::function<void(R)> fn) {
+  return std::make_shared<Answer<R>>(std::move(fn));
+}
+
+// The one line an administrator's change logs.
+core::LogLine admin_line(std::string_view event, std::string_view id) {
+  core::LogLine line(core::LogLevel::kInfo, event);
+  line.kv("id", id).kv("by", "admin");
+  return line;
+}
+
+// "550 5.0.0 <reason>": the reason goes into a DSN and a log line, so no line breaks.
+std::string bounce_reply(std::string_view reason) {
+  constexpr size_t kMaxReason = 200;
+  std::string text(reason.empty() ? std::string_view("bounced by the administrator")
+                                  : reason.substr(0, kMaxReason));
+  for (char& c : text)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+  return "550 5.0.0 " + text;
+}
+
+core::LogLine log_outcome(const queue::MessageRecord& r, const AttemptOutcome& o,
+                          std::string_view relay, int64_t now) {
+  const auto& rcpt = r.envelope.recipients.at(o.rcpt);
+  const char* status = o.kind == Kind::kDelivered   ? "sent"
+                       : o.kind == Kind::kTemporary ? "deferred"
+                                                    : "bounced";
+  core::LogLine line(o.kind == Kind::kDelivered ? core::LogLevel::kInfo : core::LogLevel::kWarn,
+                     "delivery");
+  line.kv("id", r.id)
+      .kv("to", "<" + rcpt.address.str() + ">")
+      .kv("relay", relay)
+      .kv("delay", std::to_string((now - r.envelope.received_at_ms) / 1000) + "s")
+      .kv("dsn", o.status.empty() ? "4.0.0" : o.status)
+      .kv("status", status);
+  return line;
+}
+
 std::string reply_text(const core::Reply& r) {
   std::string t = std::to_string(r.code);
   if (!r.enhanced.empty()) t += " " + r.enhanced;
@@ -66,13 +128,24 @@ std::string reply_text(const core::Reply& r) {
 
 struct DeliveryService::Impl {
   Impl(net::Loop& l, const Config& c, queue::Db& d, queue::Writer& w, core::QueueIdGenerator& i,
-       const policy::LocalRecipients& local_recipients, mailbox::Store& mailboxes)
-      : loop(l), config(c), db(d), writer(w), ids(i), tick(l), rng(std::random_device{}()),
-        local_recipients(local_recipients), local_delivery(local_recipients, mailboxes, d) {
+       LocalRecipientsSource local_recipients, mailbox::Store& mailboxes)
+      : loop(l),
+        config(c),
+        db(d),
+        writer(w),
+        ids(i),
+        tick(l),
+        drain_timer(l),
+        rng(std::random_device{}()),
+        local_recipients(std::move(local_recipients)),
+        local_delivery(mailboxes, d) {
     retry.backoff_ms.clear();
     for (uint32_t s : c.retry_s) retry.backoff_ms.push_back(int64_t(s) * 1000);
     retry.max_lifetime_ms = int64_t(c.max_lifetime_s) * 1000;
     retry.delay_warning_ms = int64_t(c.delay_warning_s) * 1000;
+    // Made here rather than in start(), so that administration works with delivery off.
+    scheduler = std::make_unique<queue::Scheduler>(db, writer, retry, clock);
+    failure = std::make_unique<FailurePolicy>(config, db, *scheduler, ids, retry);
   }
 
   class Attempt;
@@ -85,8 +158,10 @@ struct DeliveryService::Impl {
   core::SystemClock clock;
   queue::RetryPolicy retry;
   net::Timer tick;
+  net::Timer drain_timer;
   std::mt19937 rng;
-  const policy::LocalRecipients& local_recipients;  // which domains are ours, and who is there
+  // Which domains are ours and who is there, as the runtime in force says (reloads change it).
+  LocalRecipientsSource local_recipients;
   LocalDelivery local_delivery;
   // Messages started per destination domain in the last minute, one limiter per limit value
   // (a domain's limit is the most specific [[delivery.throttle]]).
@@ -101,23 +176,43 @@ struct DeliveryService::Impl {
   std::shared_ptr<net::TlsContext> tls_verify;
   std::unordered_map<std::string, Destination> destinations;
   std::list<std::unique_ptr<Attempt>> attempts;
-  int in_flight_messages = 0;
+  // Messages taken and not yet settled, by ID; their count is read from other threads.
+  std::unordered_map<std::string, std::shared_ptr<MessageWork>> works;
+  std::atomic<int> in_flight_messages{0};
+  bool started = false;  // start() succeeded: the timer may take work
   bool stopping = false;
+  bool draining = false;
+  int64_t drain_deadline_ms = 0;
+  size_t drained_finished = 0;  // settles committed since the drain began
+  std::vector<std::function<void(DrainReport)>> drain_waiters;
   std::atomic<bool> poke_pending{false};
+  std::weak_ptr<Impl> self;  // for work posted from other threads
 
   core::Status start();
+  // Runs fn(*this) on the loop, unless the service is gone by then.
+  void post(std::function<void(Impl&)> fn);
+  void poke();
   void schedule_tick(int64_t delay_ms);
   void pump();
   void add_message(queue::MessageRecord record);
   bool throttled(MessageWork& work, const std::string& domain, int64_t now);
   void dispatch(Destination& d);
   void report(const Job& job, std::vector<AttemptOutcome> outcomes);
-  core::LogLine log_outcome(const MessageWork& w, const AttemptOutcome& o, std::string_view relay,
-                            int64_t now) const;
   void finish(const std::shared_ptr<MessageWork>& work);
   void settled(const std::shared_ptr<MessageWork>& work,
-               const std::shared_ptr<LocalDelivery::Appends>& appends, const core::Status& s);
+               const std::shared_ptr<LocalDelivery::Appends>& appends, const core::Status& s,
+               const queue::SettleResult& result);
   void attempt_done(Attempt* a, Destination& d);
+  metrics::DeliveryClass class_of(const core::Address& rcpt) const;
+  void count(const queue::MessageRecord& r, const std::vector<AttemptOutcome>& outcomes,
+             const queue::SettleResult& result, int64_t now) const;
+  void flush(const queue::FlushScope& scope, std::string_view by,
+             std::function<void(core::Result<size_t>)> done);
+  void bounce(const std::string& id, const std::string& reply,
+              std::shared_ptr<Answer<core::Result<size_t>>> answer);
+  void drain(int64_t grace_ms, std::function<void(DrainReport)> done);
+  void check_drain();
+  void end_drain();
 };
 
 // One outgoing connection for one destination: resolves the route, tries its hops in order,
@@ -247,6 +342,8 @@ class DeliveryService::Impl::Attempt final : public net::Connection::Handler {
   void connected(net::Connection* conn) {
     conn_ = conn;
     conn_->set_handler(this);
+    // Stopped while connecting: the lease may be gone, so not one command.
+    if (impl_.stopping) return conn_->abort();
     smtp::ClientConfig cc;
     cc.helo_name = impl_.config.hostname;
     const bool smarthost = !impl_.config.smarthost.empty();
@@ -474,20 +571,34 @@ core::Status DeliveryService::Impl::start() {
   auto stack = DnsStack::create(loop, config);
   if (!stack) return stack.status();
   dns = std::move(*stack);
-  scheduler = std::make_unique<queue::Scheduler>(db, writer, retry, clock);
-  failure = std::make_unique<FailurePolicy>(config, db, *scheduler, ids, retry);
   auto may = net::TlsContext::client(false, "");
   if (!may) return may.status();
   tls_opportunistic = *may;
   auto verify = net::TlsContext::client(true, config.tls_ca_file);
   if (!verify) return verify.status();
   tls_verify = *verify;
+  started = true;
   schedule_tick(0);
   return core::Status::ok();
 }
 
+void DeliveryService::Impl::post(std::function<void(Impl&)> fn) {
+  loop.post([weak = self, fn = std::move(fn)] {
+    if (auto impl = weak.lock()) fn(*impl);
+  });
+}
+
+void DeliveryService::Impl::poke() {
+  // One pump per loop iteration however many messages were queued meanwhile.
+  if (poke_pending.exchange(true)) return;
+  post([](Impl& impl) {
+    impl.poke_pending = false;
+    impl.schedule_tick(0);
+  });
+}
+
 void DeliveryService::Impl::schedule_tick(int64_t delay_ms) {
-  if (stopping) return;
+  if (!started || stopping) return;
   tick.start(static_cast<uint64_t>(std::max<int64_t>(delay_ms, 0)), [this] { pump(); });
 }
 
@@ -495,8 +606,9 @@ void DeliveryService::Impl::pump() {
   const int64_t now = clock.now_ms();
   std::erase_if(throttle_tail, [now](const auto& e) { return e.second <= now; });
   const size_t room = static_cast<size_t>(config.max_delivery_connections) * 4;
-  if (static_cast<size_t>(in_flight_messages) < room) {
-    auto due = scheduler->take_due(now, room - static_cast<size_t>(in_flight_messages));
+  const auto taken = static_cast<size_t>(in_flight_messages.load());
+  if (!draining && taken < room) {
+    auto due = scheduler->take_due(now, room - taken);
     if (!due) {
       core::LogLine(core::LogLevel::kError, "schedule-read-failed").remark(due.status().to_string()).emit();
     } else {
@@ -526,22 +638,24 @@ void DeliveryService::Impl::add_message(queue::MessageRecord record) {
   const int64_t now = clock.now_ms();
   work->started_ms = now;
   work->record = std::move(record);
+  works[work->record.id] = work;
   ++in_flight_messages;
   const auto& env = work->record.envelope;
   std::vector<size_t> local_rcpts;
   std::map<std::string, std::vector<size_t>> by_domain;
+  const std::shared_ptr<const policy::LocalRecipients> locals = local_recipients();
   for (size_t i = 0; i < env.recipients.size(); ++i) {
     if (i < work->record.status.size() &&
         work->record.status[i].state != queue::RecipientState::kPending)
       continue;
     const std::string& domain = env.recipients[i].address.domain;
-    if (local_recipients.is_local_domain(domain)) {
+    if (locals->is_local_domain(domain)) {
       local_rcpts.push_back(i);
     } else {
       by_domain[domain].push_back(i);
     }
   }
-  if (!local_rcpts.empty()) work->local = local_delivery.plan(work->record, local_rcpts);
+  if (!local_rcpts.empty()) work->local = local_delivery.plan(*locals, work->record, local_rcpts);
   std::unordered_map<std::string, std::vector<size_t>> by_dest;
   for (auto& [domain, rcpts] : by_domain) {
     if (throttled(*work, domain, now)) continue;
@@ -598,34 +712,25 @@ void DeliveryService::Impl::report(const Job& job, std::vector<AttemptOutcome> o
   MessageWork& w = *job.work;
   const int64_t now = clock.now_ms();
   for (auto& o : outcomes) {
-    log_outcome(w, o, o.remote_mta.empty() ? "none" : o.remote_mta, now).remark(o.reply).emit();
+    log_outcome(w.record, o, o.remote_mta.empty() ? "none" : o.remote_mta, now)
+        .remark(o.reply)
+        .emit();
     w.outcomes.push_back(std::move(o));
   }
   if (--w.jobs_left == 0) finish(job.work);
 }
 
-core::LogLine DeliveryService::Impl::log_outcome(const MessageWork& w, const AttemptOutcome& o,
-                                                 std::string_view relay, int64_t now) const {
-  const auto& rcpt = w.record.envelope.recipients.at(o.rcpt);
-  const char* status = o.kind == Kind::kDelivered   ? "sent"
-                       : o.kind == Kind::kTemporary ? "deferred"
-                                                    : "bounced";
-  core::LogLine line(o.kind == Kind::kDelivered ? core::LogLevel::kInfo : core::LogLevel::kWarn,
-                     "delivery");
-  line.kv("id", w.record.id).kv("to", "<" + rcpt.address.str() + ">").kv("relay", relay)
-      .kv("delay", std::to_string((now - w.record.envelope.received_at_ms) / 1000) + "s")
-      .kv("dsn", o.status.empty() ? "4.0.0" : o.status).kv("status", status);
-  return line;
-}
-
 void DeliveryService::Impl::finish(const std::shared_ptr<MessageWork>& work) {
+  if (work->abandoned) return;
+  work->settling = true;
   const int64_t now = clock.now_ms();
   std::shared_ptr<LocalDelivery::Appends> appends;
   if (work->local) {
     appends = local_delivery.prepare(work->record, *work->local, now);
     for (auto& o : work->local->outcomes) {
       // Deliveries are logged once committed (settled), with where they went.
-      if (o.kind != Kind::kDelivered) log_outcome(*work, o, "local", now).remark(o.reply).emit();
+      if (o.kind != Kind::kDelivered)
+        log_outcome(work->record, o, "local", now).remark(o.reply).emit();
       work->outcomes.push_back(o);
     }
   }
@@ -633,24 +738,29 @@ void DeliveryService::Impl::finish(const std::shared_ptr<MessageWork>& work) {
   if (appends) fill = [appends](rocksdb::WriteBatch& b) { appends->stage(b); };
   failure->settle(
       work->record, work->outcomes, now,
-      [this, work, appends](core::Status s) {
+      FailurePolicy::SettledDone([this, work, appends](core::Status s,
+                                                       const queue::SettleResult& result) {
         if (appends) appends->settled(s);  // on the writer thread, before its next batch
-        loop.post([this, work, appends, s] { settled(work, appends, s); });
-      },
+        post([work, appends, s, result](Impl& impl) { impl.settled(work, appends, s, result); });
+      }),
       std::move(fill), work->due_by);
 }
 
 void DeliveryService::Impl::settled(const std::shared_ptr<MessageWork>& work,
                                     const std::shared_ptr<LocalDelivery::Appends>& appends,
-                                    const core::Status& s) {
+                                    const core::Status& s, const queue::SettleResult& result) {
   --in_flight_messages;
+  works.erase(work->record.id);
+  if (draining) ++drained_finished;
+  check_drain();
   if (!s) {
     core::LogLine(core::LogLevel::kError, "settle-failed")
         .kv("id", work->record.id).remark(s.to_string()).emit();
     return;
   }
-  if (!appends) return;
   const int64_t now = clock.now_ms();
+  count(work->record, work->outcomes, result, now);
+  if (!appends) return;
   const auto& copies = work->local->copies;
   for (size_t i = 0; i < copies.size() && i < appends->appended().size(); ++i) {
     const mailbox::Appended& a = appends->appended()[i];
@@ -658,9 +768,12 @@ void DeliveryService::Impl::settled(const std::shared_ptr<MessageWork>& work,
     o.rcpt = copies[i].rcpt;
     o.kind = Kind::kDelivered;
     o.status = "2.0.0";
-    log_outcome(*work, o, "local", now)
-        .kv("user", a.user).kv("mailbox", a.mailbox).kv("uid", int64_t(a.uid))
-        .remark("250 2.0.0 delivered to " + a.mailbox).emit();
+    log_outcome(work->record, o, "local", now)
+        .kv("user", a.user)
+        .kv("mailbox", a.mailbox)
+        .kv("uid", int64_t(a.uid))
+        .remark("250 2.0.0 delivered to " + a.mailbox)
+        .emit();
   }
 }
 
@@ -677,37 +790,222 @@ void DeliveryService::Impl::attempt_done(Attempt* a, Destination& d) {
   if (!stopping) schedule_tick(0);
 }
 
+metrics::DeliveryClass DeliveryService::Impl::class_of(const core::Address& rcpt) const {
+  if (local_recipients()->is_local_domain(rcpt.domain)) return metrics::DeliveryClass::kLocal;
+  return config.smarthost.empty() ? metrics::DeliveryClass::kRemote
+                                  : metrics::DeliveryClass::kSmarthost;
+}
+
+// Counts a committed settle: each outcome once, as the queue recorded it (a temporary failure
+// past the lifetime is a bounce), plus recipients that expired without an outcome this time.
+void DeliveryService::Impl::count(const queue::MessageRecord& r,
+                                  const std::vector<AttemptOutcome>& outcomes,
+                                  const queue::SettleResult& result, int64_t now) const {
+  std::vector<bool> failed(r.envelope.recipients.size());
+  for (size_t i : result.newly_failed)
+    if (i < failed.size()) failed[i] = true;
+  for (const AttemptOutcome& o : outcomes) {
+    if (o.rcpt >= failed.size()) continue;
+    const auto c = class_of(r.envelope.recipients[o.rcpt].address);
+    if (o.kind == Kind::kDelivered) {
+      metrics::delivered(c).inc();
+      metrics::delivery_latency(c).observe(double(std::max<int64_t>(0, now - r.created_ms)) /
+                                           1000.0);
+    } else if (failed[o.rcpt]) {
+      metrics::bounced(c).inc();
+      failed[o.rcpt] = false;
+    } else {
+      metrics::deferred(c).inc();
+    }
+  }
+  for (size_t i = 0; i < failed.size(); ++i)
+    if (failed[i]) metrics::bounced(class_of(r.envelope.recipients[i].address)).inc();
+}
+
+void DeliveryService::Impl::flush(const queue::FlushScope& scope, std::string_view by,
+                                  std::function<void(core::Result<size_t>)> done) {
+  scheduler->flush(scope, [this, scope, by = std::string(by),
+                           done = std::move(done)](core::Result<size_t> moved) {
+    if (moved) {
+      core::LogLine line(core::LogLevel::kInfo, "flush");
+      line.kv("id", scope.id.value_or("all"));
+      if (scope.domain) line.kv("domain", *scope.domain);
+      line.kv("by", by).kv("moved", static_cast<int64_t>(*moved)).emit();
+      if (*moved > 0) poke();
+    }
+    done(std::move(moved));
+  });
+}
+
+void DeliveryService::Impl::bounce(const std::string& id, const std::string& reply,
+                                   std::shared_ptr<Answer<core::Result<size_t>>> answer) {
+  auto taken = scheduler->take(id);
+  if (!taken) return (*answer)(taken.status());
+  auto record = std::make_shared<const queue::MessageRecord>(std::move(taken).value());
+  std::vector<AttemptOutcome> outcomes;
+  for (size_t i = 0; i < record->status.size(); ++i) {
+    if (record->status[i].state != queue::RecipientState::kPending) continue;
+    AttemptOutcome o;
+    o.rcpt = i;
+    o.kind = Kind::kPermanent;
+    o.reply = reply;
+    o.status = "5.0.0";
+    outcomes.push_back(std::move(o));
+  }
+  const int64_t now = clock.now_ms();
+  failure->settle(
+      *record, outcomes, now,
+      FailurePolicy::SettledDone(
+          [this, record, outcomes, now, answer](core::Status s, const queue::SettleResult& result) {
+            if (!s) return (*answer)(std::move(s));
+            for (const AttemptOutcome& o : outcomes)
+              log_outcome(*record, o, "none", now).remark(o.reply).emit();
+            count(*record, outcomes, result, now);
+            core::LogLine line = admin_line("bounce", record->id);
+            line.kv("recipients", static_cast<int64_t>(outcomes.size()));
+            if (!outcomes.empty()) line.remark(outcomes.front().reply);
+            line.emit();
+            (*answer)(outcomes.size());
+          }));
+}
+
+void DeliveryService::Impl::drain(int64_t grace_ms, std::function<void(DrainReport)> done) {
+  if (stopping) return done(DrainReport{});
+  grace_ms = std::max<int64_t>(grace_ms, 0);
+  const int64_t deadline = clock.now_ms() + grace_ms;
+  if (!draining || deadline < drain_deadline_ms) {
+    drain_deadline_ms = deadline;
+    drain_timer.start(static_cast<uint64_t>(grace_ms), [this] { end_drain(); });
+  }
+  if (!draining) {
+    draining = true;
+    core::LogLine(core::LogLevel::kInfo, "draining")
+        .kv("in_flight", int64_t(in_flight_messages.load()))
+        .kv("grace", std::to_string(grace_ms) + "ms")
+        .emit();
+  }
+  drain_waiters.push_back(std::move(done));
+  check_drain();
+}
+
+void DeliveryService::Impl::check_drain() {
+  if (draining && !drain_waiters.empty() && in_flight_messages.load() == 0) end_drain();
+}
+
+void DeliveryService::Impl::end_drain() {
+  drain_timer.stop();
+  stopping = true;
+  tick.stop();
+  DrainReport report{drained_finished, 0};
+  // Leases end only for messages whose outcome is not with the writer: a settle in flight
+  // still commits, and ends its own lease.
+  for (auto it = works.begin(); it != works.end();) {
+    MessageWork& w = *it->second;
+    if (w.settling) {
+      ++it;
+      continue;
+    }
+    w.abandoned = true;
+    scheduler->release(it->first);
+    --in_flight_messages;
+    ++report.released;
+    it = works.erase(it);
+  }
+  for (auto& [key, d] : destinations) d.queue.clear();
+  for (auto& a : attempts) a->abort();
+  core::LogLine(core::LogLevel::kInfo, "drained")
+      .kv("finished", int64_t(report.finished))
+      .kv("released", int64_t(report.released))
+      .emit();
+  for (auto& done : std::exchange(drain_waiters, {})) done(report);
+}
+
 DeliveryService::DeliveryService(net::Loop& loop, const Config& config, queue::Db& db,
                                  queue::Writer& writer, core::QueueIdGenerator& ids,
-                                 const policy::LocalRecipients& local_recipients,
+                                 LocalRecipientsSource local_recipients,
                                  mailbox::Store& mailboxes)
-    : impl_(std::make_unique<Impl>(loop, config, db, writer, ids, local_recipients, mailboxes)) {}
+    : impl_(std::make_shared<Impl>(loop, config, db, writer, ids, std::move(local_recipients),
+                                   mailboxes)) {
+  impl_->self = impl_;
+}
 
 DeliveryService::~DeliveryService() = default;
 
 core::Status DeliveryService::start() { return impl_->start(); }
 
 void DeliveryService::stop() {
+  if (!impl_->drain_waiters.empty()) impl_->end_drain();
   impl_->stopping = true;
   impl_->tick.stop();
   for (auto& a : impl_->attempts) a->abort();
 }
 
 void DeliveryService::poke() {
-  Impl* impl = impl_.get();
-  // One pump per loop iteration however many messages were queued meanwhile.
-  if (impl->poke_pending.exchange(true)) return;
-  impl->loop.post([impl] {
-    impl->poke_pending = false;
-    impl->schedule_tick(0);
-  });
+  impl_->poke();
 }
 
 void DeliveryService::flush(const std::optional<std::string>& id) {
-  if (!impl_->scheduler) return;
-  if (auto n = impl_->scheduler->flush(id); !n)
-    core::LogLine(core::LogLevel::kError, "flush-failed").remark(n.status().to_string()).emit();
-  impl_->schedule_tick(0);
+  impl_->post([id](Impl& impl) {
+    impl.flush({id, std::nullopt}, "cli", [](core::Result<size_t> moved) {
+      if (!moved)
+        core::LogLine(core::LogLevel::kError, "flush-failed")
+            .remark(moved.status().to_string())
+            .emit();
+    });
+  });
+}
+
+void DeliveryService::hold(std::string id, std::function<void(core::Result<bool>)> done) {
+  impl_->post([id = std::move(id), answer = make_answer(std::move(done))](Impl& impl) {
+    impl.scheduler->hold(id, [id, answer](core::Result<bool> held) {
+      if (held && *held) admin_line("hold", id).emit();
+      (*answer)(std::move(held));
+    });
+  });
+}
+
+void DeliveryService::release(std::string id, std::function<void(core::Result<bool>)> done) {
+  impl_->post([id = std::move(id), answer = make_answer(std::move(done))](Impl& impl) {
+    impl.scheduler->release_held(id, [&impl, id, answer](core::Result<bool> released) {
+      if (released && *released) {
+        admin_line("release", id).emit();
+        impl.poke();
+      }
+      (*answer)(std::move(released));
+    });
+  });
+}
+
+void DeliveryService::remove(std::string id, std::function<void(core::Status)> done) {
+  impl_->post([id = std::move(id), answer = make_answer(std::move(done))](Impl& impl) {
+    impl.scheduler->remove(id, [id, answer](core::Status s) {
+      if (s) admin_line("delete", id).emit();
+      (*answer)(std::move(s));
+    });
+  });
+}
+
+void DeliveryService::bounce(std::string id, std::string reason,
+                             std::function<void(core::Result<size_t>)> done) {
+  impl_->post(
+      [id = std::move(id), reply = bounce_reply(reason),
+       answer = make_answer(std::move(done))](Impl& impl) { impl.bounce(id, reply, answer); });
+}
+
+void DeliveryService::retry_now(queue::FlushScope scope,
+                                std::function<void(core::Result<size_t>)> done) {
+  impl_->post([scope = std::move(scope), answer = make_answer(std::move(done))](Impl& impl) {
+    impl.flush(scope, "admin",
+               [answer](core::Result<size_t> moved) { (*answer)(std::move(moved)); });
+  });
+}
+
+void DeliveryService::drain(int64_t grace_ms, std::function<void(DrainReport)> done) {
+  impl_->post([grace_ms, done = std::move(done)](Impl& impl) { impl.drain(grace_ms, done); });
+}
+
+size_t DeliveryService::in_flight() const {
+  return static_cast<size_t>(std::max(0, impl_->in_flight_messages.load()));
 }
 
 }  // namespace mta

@@ -15,4 +15,10 @@ core::Result<std::unique_ptr<DnsStack>> DnsStack::create(net::Loop& loop, const 
   return stack;
 }
 
+dns::RouteOptions mx_route_options(const Config& config) {
+  dns::RouteOptions opts;
+  opts.self_names = {config.hostname};
+  return opts;
+}
+
 }  // namespace mta

@@ -11,6 +11,7 @@
 #include "core/status.h"
 #include "dns/cache.h"
 #include "dns/cares_resolver.h"
+#include "dns/mx.h"
 #include "dns/post.h"
 #include "mta/config.h"
 #include "mta/net/loop.h"
@@ -26,5 +27,8 @@ struct DnsStack {
   std::unique_ptr<dns::Resolver> upstream;
   std::unique_ptr<dns::CachingResolver> resolver;
 };
+
+// How delivery resolves a destination's route under this config (and route explain with it).
+dns::RouteOptions mx_route_options(const Config& config);
 
 }  // namespace mta

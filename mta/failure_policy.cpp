@@ -2,6 +2,7 @@
 
 #include <optional>
 #include <stdexcept>
+#include <utility>
 
 #include "core/log.h"
 #include "mta/mime/dsn.h"
@@ -32,6 +33,16 @@ FailurePolicy::FailurePolicy(const Config& config, queue::Db& db, queue::Schedul
 void FailurePolicy::settle(const queue::MessageRecord& record,
                            std::vector<AttemptOutcome> outcomes, int64_t now_ms,
                            std::function<void(core::Status)> done, queue::Writer::Fill local,
+                           std::optional<int64_t> due_by_ms) {
+  settle(record, std::move(outcomes), now_ms,
+         SettledDone([done = std::move(done)](core::Status s, const queue::SettleResult&) {
+           done(std::move(s));
+         }),
+         std::move(local), due_by_ms);
+}
+
+void FailurePolicy::settle(const queue::MessageRecord& record, std::vector<AttemptOutcome> outcomes,
+                           int64_t now_ms, SettledDone done, queue::Writer::Fill local,
                            std::optional<int64_t> due_by_ms) {
   const core::Envelope& env = record.envelope;
   const bool expired = queue::expired(retry_, record.created_ms, now_ms);
@@ -143,7 +154,8 @@ void FailurePolicy::settle(const queue::MessageRecord& record,
   }
   scheduler_.settle(
       record.id, recorded, std::move(extra),
-      [done = std::move(done)](core::Status s, queue::SettleResult) { done(s); }, warn, due_by_ms);
+      [done = std::move(done)](core::Status s, queue::SettleResult r) { done(std::move(s), r); },
+      warn, due_by_ms);
 }
 
 }  // namespace mta

@@ -54,6 +54,12 @@ class FailurePolicy {
   // `local` adds the mailbox appends of local deliveries to that batch, last (see
   // mailbox::Store on why last); if it throws, nothing of the settle is written. `due_by_ms`
   // is passed to Scheduler::settle (recipients held back by a throttle, without outcome).
+  // `done` gets the scheduler's SettleResult too (when ok): which recipients failed for good,
+  // expiry included, for the metrics.
+  using SettledDone = std::function<void(core::Status, const queue::SettleResult&)>;
+  void settle(const queue::MessageRecord& record, std::vector<AttemptOutcome> outcomes,
+              int64_t now_ms, SettledDone done, queue::Writer::Fill local = {},
+              std::optional<int64_t> due_by_ms = std::nullopt);
   void settle(const queue::MessageRecord& record, std::vector<AttemptOutcome> outcomes,
               int64_t now_ms, std::function<void(core::Status)> done,
               queue::Writer::Fill local = {}, std::optional<int64_t> due_by_ms = std::nullopt);

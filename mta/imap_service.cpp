@@ -16,11 +16,13 @@ constexpr uint64_t kIdleTimeoutMs = 30 * 60 * 1000;
 
 class ImapConnection final : public SessionConnection<ImapConnection, access::ImapSession> {
  public:
-  ImapConnection(net::Loop& loop, ImapContext& ctx, net::Connection* conn, bool implicit_tls,
-                 policy::ConnectionToken token)
-      : SessionConnection(loop, conn, std::move(token), implicit_tls, kIdleTimeoutMs, "imap",
-                          ctx.session, implicit_tls),
-        ctx_(ctx) {}
+  ImapConnection(net::Loop& loop, ImapContext& ctx, net::Connection* conn,
+                 const ListenerConfig& listener, policy::ConnectionToken token)
+      : SessionConnection(loop, conn, std::move(token), listener.implicit_tls, kIdleTimeoutMs,
+                          "imap", ctx.session, listener.implicit_tls),
+        ctx_(ctx) {
+    count_in(listener);
+  }
 
   void on_closed() override {
     mark_closed();
@@ -33,6 +35,7 @@ class ImapConnection final : public SessionConnection<ImapConnection, access::Im
   }
 
   void tls_ready() {
+    tls_established();
     if (session_.waiting() == ImapWait::kStartTls) {
       session_.on_tls_started();
     } else {
@@ -47,6 +50,7 @@ class ImapConnection final : public SessionConnection<ImapConnection, access::Im
         return flush();
       case ImapWait::kStartTls:
         flush();
+        tls_starting();
         return conn_->start_tls(ctx_.tls);
       case ImapWait::kAuth:
         flush();
@@ -136,7 +140,7 @@ core::Status ImapService::listen() {
       ctx_.tls, ctx_.limiter,
       [](const core::Reply& r) { return "* BYE [UNAVAILABLE] " + r.text + "\r\n"; },
       [this](net::Connection* conn, const ListenerConfig& lc, policy::ConnectionToken token) {
-        std::make_shared<ImapConnection>(loop_, ctx_, conn, lc.implicit_tls, std::move(token))
+        std::make_shared<ImapConnection>(loop_, ctx_, conn, lc, std::move(token))
             ->start();
       },
       listeners_);

@@ -33,11 +33,11 @@ std::string local_delivery_prefix(const core::Address& sender, const core::Addre
   return "Return-Path: <" + sender.str() + ">\r\nDelivered-To: " + recipient.str() + "\r\n";
 }
 
-LocalDelivery::LocalDelivery(const policy::LocalRecipients& recipients, mailbox::Store& store,
-                             const queue::Db& db)
-    : recipients_(recipients), store_(store), db_(db) {}
+LocalDelivery::LocalDelivery(mailbox::Store& store, const queue::Db& db)
+    : store_(store), db_(db) {}
 
-LocalDelivery::Plan LocalDelivery::plan(const queue::MessageRecord& record,
+LocalDelivery::Plan LocalDelivery::plan(const policy::LocalRecipients& recipients,
+                                        const queue::MessageRecord& record,
                                         const std::vector<size_t>& rcpts) const {
   const core::Envelope& env = record.envelope;
   Plan plan;
@@ -45,7 +45,7 @@ LocalDelivery::Plan LocalDelivery::plan(const queue::MessageRecord& record,
   for (size_t i : rcpts) {
     const core::Address& to = env.recipients.at(i).address;
     const std::string who = "<" + to.str() + ">";
-    const std::vector<std::string> users = recipients_.resolve(to);
+    const std::vector<std::string> users = recipients.resolve(to);
     if (users.empty()) {
       plan.outcomes.push_back(
           outcome(i, Kind::kPermanent, "550 5.1.1 " + who + ": no such user here", "5.1.1"));
@@ -64,7 +64,7 @@ LocalDelivery::Plan LocalDelivery::plan(const queue::MessageRecord& record,
                           "4.3.0");
         break;
       }
-      const uint64_t quota = recipients_.quota_bytes(user);
+      const uint64_t quota = recipients.quota_bytes(user);
       if (quota > 0 && *used + incoming > quota) {
         refused = outcome(i, Kind::kTemporary, "452 4.2.2 " + who + ": mailbox full", "4.2.2");
         break;

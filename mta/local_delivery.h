@@ -80,11 +80,12 @@ class LocalDelivery {
     mailbox::Changes changes_;
   };
 
-  LocalDelivery(const policy::LocalRecipients& recipients, mailbox::Store& store,
-                const queue::Db& db);
+  LocalDelivery(mailbox::Store& store, const queue::Db& db);
 
-  // Decides each of `rcpts` (indices into the record's recipients, all in local domains).
-  Plan plan(const queue::MessageRecord& record, const std::vector<size_t>& rcpts) const;
+  // Decides each of `rcpts` (indices into the record's recipients, all in local domains)
+  // with `recipients`: who receives what, and their quotas.
+  Plan plan(const policy::LocalRecipients& recipients, const queue::MessageRecord& record,
+            const std::vector<size_t>& rcpts) const;
 
   // Reads the message and makes the appends of the plan's copies, each dated `now_ms`. If
   // the message cannot be read, every delivered outcome of the plan becomes 451 4.3.0 and
@@ -93,7 +94,6 @@ class LocalDelivery {
                                    int64_t now_ms) const;
 
  private:
-  const policy::LocalRecipients& recipients_;
   mailbox::Store& store_;
   const queue::Db& db_;
 };

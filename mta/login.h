@@ -21,15 +21,16 @@
 #include "core/clock.h"
 #include "mta/net/loop.h"
 #include "mta/net/timer.h"
+#include "mta/runtime.h"
 #include "policy/auth_throttle.h"
 #include "policy/users.h"
 
 namespace mta {
 
 struct LoginServices {
-  LoginServices(const policy::UserDb& users, policy::AuthThrottle& throttle);
+  LoginServices(RuntimeHolder& runtime, policy::AuthThrottle& throttle);
 
-  const policy::UserDb& users;
+  RuntimeHolder& runtime;  // each check reads the users in force when it starts
   policy::AuthThrottle& throttle;
   std::string dummy_hash;  // verified for unknown logins
   core::SystemClock clock;
@@ -38,7 +39,8 @@ struct LoginServices {
 struct LoginResult {
   enum class Outcome { kOk, kLockedOut, kBadCredentials };
   Outcome outcome = Outcome::kBadCredentials;
-  const policy::User* user = nullptr;  // when kOk
+  const policy::User* user = nullptr;  // when kOk; valid while `runtime` is held
+  std::shared_ptr<const Runtime> runtime;  // the users `user` belongs to
   int64_t retry_after_ms = 0;          // when kLockedOut
   int64_t delay_ms = 0;                // when kBadCredentials: how long the answer waited
 };

@@ -2,10 +2,8 @@
 //   porter serve [--config FILE]      run the daemon (no file: the embedded development default)
 //   porter check-config FILE          validate a config file and exit
 //   porter passwd                     read a password on stdin, print its crypt(3) hash
-//   porter queue list [--config FILE] the messages in the queue
-//   porter queue show ID [--config FILE]    envelope, recipient states and headers
-//   porter queue cat ID [--config FILE]     the stored message, byte for byte
-//   porter queue flush [ID] [--config FILE] deferred mail (or one message) due now
+//   porter queue|route|reload|status ...   clients of the running daemon's admin API
+//                                          (mta/admin_cli.h lists them)
 //   porter mailbox list USER [MAILBOX] [--config FILE]
 //                                          a user's mailboxes, or the messages of one
 //   porter mailbox cat USER MAILBOX UID [--config FILE]
@@ -32,6 +30,8 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <future>
+#include <mutex>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -40,8 +40,13 @@
 #include <thread>
 #include <vector>
 
+#include <rocksdb/db.h>
+
 #include "core/date.h"
 #include "core/log.h"
+#include "core/queue_id.h"
+#include "mta/admin_api.h"
+#include "mta/admin_cli.h"
 #include "mta/config.h"
 #include "mta/delivery.h"
 #include "mta/mailbox/store.h"
@@ -49,6 +54,8 @@
 #include "mta/net/tls_context.h"
 #include "mta/smtp/params.h"
 #include "mta/imap_service.h"
+#include "mta/metrics.h"
+#include "mta/runtime.h"
 #include "mta/pop3_service.h"
 #include "mta/smtp_service.h"
 #include "policy/dkim_key.h"
@@ -56,6 +63,7 @@
 #include "policy/local_recipients.h"
 #include "policy/users.h"
 #include "queue/db.h"
+#include "queue/record.h"
 #include "queue/store.h"
 #include "queue/writer.h"
 
@@ -65,10 +73,14 @@ constexpr const char* kUsage =
     "usage: porter serve [--config FILE]\n"
     "       porter check-config FILE\n"
     "       porter passwd\n"
-    "       porter queue list [--config FILE]\n"
-    "       porter queue show ID [--config FILE]\n"
-    "       porter queue cat ID [--config FILE]\n"
-    "       porter queue flush [ID] [--config FILE]\n"
+    "       porter queue list [--sender S] [--recipient R] [--domain D] [--state S]\n"
+    "                         [--older-than AGE] [--newer-than AGE] [--error TEXT] [--limit N]\n"
+    "       porter queue summary | show ID | cat ID | trace ID\n"
+    "       porter queue flush [ID] [--domain D]\n"
+    "       porter queue hold|release|delete|retry-now ID... | bounce ID... [--reason TEXT]\n"
+    "       porter route explain --from ADDRESS --to ADDRESS\n"
+    "       porter reload | status\n"
+    "       (every admin verb takes [--config FILE] and [--json])\n"
     "       porter mailbox list USER [MAILBOX] [--config FILE]\n"
     "       porter mailbox cat USER MAILBOX UID [--config FILE]\n"
     "       porter mailbox export USER --maildir DIR [--config FILE]\n"
@@ -92,7 +104,6 @@ core::Result<mta::Config> load(const std::string& path) {
   return mta::load_config_file(path);
 }
 
-std::string queue_dir(const mta::Config& c) { return c.data_dir + "/queue"; }
 
 core::Status make_dir(const std::string& dir) {
   std::error_code ec;
@@ -136,71 +147,6 @@ core::Status ensure_demo_user(const mta::Config& c) {
   return core::Status::ok();
 }
 
-core::Result<policy::UserDb> load_users(const mta::Config& c) {
-  std::vector<policy::User> users;
-  for (const auto& u : c.users)
-    users.push_back({u.name, u.password_hash, u.addresses, u.quota_bytes});
-  if (!c.users_file.empty()) {
-    std::ifstream in(c.users_file);
-    if (!in) return core::Status::io("cannot read users file " + c.users_file);
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    auto more = policy::load_users_file(text);
-    if (!more) return core::Status::invalid(c.users_file + ": " + more.status().message());
-    for (auto& u : *more) users.push_back(std::move(u));
-  }
-  return policy::UserDb::create(std::move(users));
-}
-
-// Who receives mail for the local domains; refuses aliases and a catch-all naming unknown
-// logins (the users file is only read here, so config.cpp cannot check them).
-core::Result<policy::LocalRecipients> load_local_recipients(const mta::Config& c,
-                                                            const policy::UserDb& users) {
-  std::vector<policy::LocalAlias> aliases;
-  for (const auto& a : c.aliases) aliases.push_back({a.address, a.users});
-  auto r = policy::LocalRecipients::create(c.local_domains, users, aliases, c.recipient_delimiter,
-                                           c.catch_all);
-  if (!r) return core::Status::invalid(c.origin + ": " + r.status().message());
-  return r;
-}
-
-std::string pid_file(const mta::Config& c) { return c.data_dir + "/porter.pid"; }
-std::string request_dir(const mta::Config& c) { return c.data_dir + "/requests"; }
-
-// Flush requests left by `porter queue flush`: files "flush.<ID>" or "flush.all" in the
-// requests directory, read and removed by the daemon on SIGUSR1. (A stand-in until the admin
-// API exists.)
-std::vector<std::optional<std::string>> take_flush_requests(const mta::Config& c) {
-  std::vector<std::optional<std::string>> out;
-  std::error_code ec;
-  for (const auto& e : std::filesystem::directory_iterator(request_dir(c), ec)) {
-    const std::string name = e.path().filename().string();
-    if (name.rfind("flush.", 0) != 0) continue;
-    const std::string what = name.substr(6);
-    if (what == "all") {
-      out.emplace_back(std::nullopt);
-    } else if (core::is_valid_queue_id(what)) {
-      out.emplace_back(what);
-    }
-    std::filesystem::remove(e.path(), ec);
-  }
-  return out;
-}
-
-// The [[dkim]] keys, read and checked at start-up; nullopt when none are configured.
-core::Result<std::optional<policy::DkimSigner>> load_dkim(const mta::Config& c) {
-  if (c.dkim_keys.empty()) return std::optional<policy::DkimSigner>();
-  std::vector<policy::DkimKey> keys;
-  for (const auto& k : c.dkim_keys) {
-    std::ifstream in(k.key_file);
-    if (!in) return core::Status::io("dkim: cannot read key_file " + k.key_file + " of " + k.domain);
-    std::string pem((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    keys.push_back({k.domain, k.selector, k.algorithm, std::move(pem)});
-  }
-  auto signer = policy::DkimSigner::create(std::move(keys));
-  if (!signer) return core::Status::invalid("dkim: " + signer.status().message());
-  return std::optional<policy::DkimSigner>(std::move(*signer));
-}
-
 core::Status drop_privileges(const std::string& user) {
   if (geteuid() != 0 || user.empty()) return core::Status::ok();
   const passwd* pw = getpwnam(user.c_str());
@@ -211,38 +157,85 @@ core::Status drop_privileges(const std::string& user) {
   return core::Status::ok();
 }
 
-int serve(const std::string& config_path) {
-  auto cfg = load(config_path);
-  if (!cfg) return fail(cfg.status().message());
-  mta::Config& c = *cfg;
-  core::set_log_level(c.log_level == "debug" ? core::LogLevel::kDebug
-                      : c.log_level == "warn" ? core::LogLevel::kWarn
-                      : c.log_level == "error" ? core::LogLevel::kError
-                                               : core::LogLevel::kInfo);
-  if (auto s = make_dir(c.data_dir); !s) return fail(s.message());
-  if (config_path.empty()) {
-    if (auto s = ensure_demo_user(c); !s) return fail(s.message());
-  }
+// Makes data_dir and everything in it belong to `user` before privileges are dropped, so the
+// queue can still create files afterwards.
+core::Status give_data_dir(const mta::Config& c) {
+  if (geteuid() != 0 || c.run_as_user.empty()) return core::Status::ok();
+  const passwd* pw = getpwnam(c.run_as_user.c_str());
+  if (!pw) return core::Status::invalid("server.user: no such user " + c.run_as_user);
+  std::error_code ec;
+  auto give = [&](const std::filesystem::path& p) {
+    if (::lchown(p.c_str(), pw->pw_uid, pw->pw_gid) != 0)
+      ec = std::error_code(errno, std::generic_category());
+  };
+  give(c.data_dir);
+  for (auto it = std::filesystem::recursive_directory_iterator(c.data_dir, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec))
+    give(it->path());
+  if (ec) return core::Status::io("cannot give " + c.data_dir + " to " + c.run_as_user + ": " + ec.message());
+  return core::Status::ok();
+}
 
-  std::shared_ptr<net::TlsContext> tls;
-  if (!c.tls_cert.empty()) {
-    if (c.tls_self_signed) {
-      if (auto s = make_dir(std::filesystem::path(c.tls_cert).parent_path().string()); !s)
-        return fail(s.message());
-      auto s = net::ensure_self_signed(c.tls_cert, c.tls_key, {c.hostname, "localhost"},
-                                       {"127.0.0.1", "::1"});
-      if (!s) return fail(s.message());
+core::Status apply_log_settings(const mta::Config& c) {
+  core::set_log_level(*core::parse_log_level(c.log_level));
+  core::set_log_format(c.log_json ? core::LogFormat::kJson : core::LogFormat::kKeyValue);
+  return c.log_file.empty() ? core::Status::ok() : core::set_log_file(c.log_file);
+}
+
+// `porter queue trace`: the lines of the log file that name the queue ID (as id=, or as the
+// message a DSN reports on); without a log file, logs are the service manager's (journald).
+std::vector<std::string> trace_lines(const std::string& log_file, const std::string& id) {
+  std::vector<std::string> out;
+  if (log_file.empty()) {
+    out.push_back("logs go to stderr (journald): journalctl -u porter | grep " + id);
+    return out;
+  }
+  for (const std::string& file : {log_file + ".1", log_file}) {
+    std::ifstream in(file);
+    for (std::string line; std::getline(in, line);) {
+      // The admin API's own access lines name IDs too (in paths): not the message's history.
+      const bool access_line = line.find(" http server=") != std::string::npos ||
+                               line.find("\"event\":\"http\"") != std::string::npos;
+      if (!access_line && line.find(id) != std::string::npos) out.push_back(std::move(line));
     }
-    auto ctx = net::TlsContext::server(c.tls_cert, c.tls_key);
-    if (!ctx) return fail(ctx.status().message());
-    tls = *ctx;
   }
-  auto users = load_users(c);
-  if (!users) return fail(users.status().message());
-  auto local_recipients = load_local_recipients(c, *users);
-  if (!local_recipients) return fail(local_recipients.status().message());
+  return out;
+}
 
-  auto db = queue::Db::open(queue_dir(c), queue::OpenMode::kReadWrite);
+// What /metrics reports of the queue: the records in the envelopes family (keys only) and the
+// age of the first, which is the oldest (IDs sort by arrival).
+mta::metrics::QueueProbe probe_queue(const queue::Db& db) {
+  mta::metrics::QueueProbe p;
+  rocksdb::ReadOptions ro;
+  ro.fill_cache = false;
+  std::unique_ptr<rocksdb::Iterator> it(db.raw()->NewIterator(ro, db.cf(queue::Family::kEnvelopes)));
+  it->SeekToFirst();
+  if (it->Valid()) {
+    if (auto r = queue::decode_record(std::string_view(it->value().data(), it->value().size()));
+        r && r->created_ms > 0)
+      p.oldest_message_age_seconds = double(core::SystemClock().now_ms() - r->created_ms) / 1000;
+  }
+  for (; it->Valid(); it->Next()) p.messages += 1;
+  return p;
+}
+
+int serve(const std::string& config_path) {
+  if (config_path.empty()) {
+    // The development default's demo user must exist before the users are read.
+    auto dev = load(config_path);
+    if (!dev) return fail(dev.status().message());
+    if (auto s = make_dir(dev->data_dir); !s) return fail(s.message());
+    if (auto s = ensure_demo_user(*dev); !s) return fail(s.message());
+  }
+  auto loaded = mta::load_runtime(config_path);
+  if (!loaded) return fail(loaded.status().message());
+  mta::RuntimeHolder runtime(*loaded);
+  const std::shared_ptr<const mta::Runtime> first = *loaded;
+  const mta::Config& c = *first->config;
+  if (auto s = make_dir(c.data_dir); !s) return fail(s.message());
+  if (auto s = apply_log_settings(c); !s) return fail("log.file: " + s.message());
+
+  auto db = queue::Db::open(mta::queue_dir(c), queue::OpenMode::kReadWrite);
   if (!db) return fail(db.status().message());
   if (auto s = queue::remove_incomplete_bodies(**db); !s) return fail(s.message());
   // Before the writer, so that it outlives the writer's last callbacks.
@@ -254,22 +247,18 @@ int serve(const std::string& config_path) {
   // Signals are taken by sigwait() in this thread only; every other thread blocks them.
   sigset_t signals;
   sigemptyset(&signals);
-  for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGUSR1}) sigaddset(&signals, sig);
+  for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&signals, sig);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  auto dkim = load_dkim(c);
-  if (!dkim) return fail(dkim.status().message());
   core::QueueIdGenerator ids;
-  mta::SmtpContext smtp_ctx(c, *users, writer, ids, tls);
-  if (*dkim) smtp_ctx.dkim = &**dkim;
-  smtp_ctx.local = &*local_recipients;
+  mta::SmtpContext smtp_ctx(runtime, writer, ids);
   smtp_ctx.mailboxes = &mailboxes;
-  mta::Pop3Context pop3_ctx{c, smtp_ctx.login, smtp_ctx.limiter, tls, mailboxes, writer, {}, {}};
+  mta::Pop3Context pop3_ctx{c, smtp_ctx.login, smtp_ctx.limiter, first->tls, mailboxes, writer, {}, {}};
   pop3_ctx.session.hostname = c.hostname;
-  pop3_ctx.session.starttls_available = tls != nullptr;
-  mta::ImapContext imap_ctx{c, smtp_ctx.login, smtp_ctx.limiter, tls, mailboxes, writer, {}};
+  pop3_ctx.session.starttls_available = first->tls != nullptr;
+  mta::ImapContext imap_ctx{c, smtp_ctx.login, smtp_ctx.limiter, first->tls, mailboxes, writer, {}};
   imap_ctx.session.hostname = c.hostname;
-  imap_ctx.session.starttls_available = tls != nullptr;
+  imap_ctx.session.starttls_available = first->tls != nullptr;
   imap_ctx.session.limits.max_literal = c.max_message_size;
   const unsigned n_loops = c.threads > 0 ? static_cast<unsigned>(c.threads)
                                          : std::max(1u, std::thread::hardware_concurrency());
@@ -287,79 +276,118 @@ int serve(const std::string& config_path) {
     if (auto s = imap_services.back()->listen(); !s) return fail(s.message());
   }
   net::Loop delivery_loop;
-  mta::DeliveryService delivery(delivery_loop, c, **db, writer, ids, *local_recipients, mailboxes);
+  mta::DeliveryService delivery(delivery_loop, c, **db, writer, ids,
+                                [&runtime] { return runtime.get()->local; }, mailboxes);
   if (c.delivery_enabled) {
     if (auto s = delivery.start(); !s) return fail(s.message());
     smtp_ctx.on_queued = [&delivery] { delivery.poke(); };
   }
-  if (auto s = make_dir(request_dir(c)); !s) return fail(s.message());
-  std::ofstream(pid_file(c)) << getpid() << "\n";
+
+  // Reloads are serialised: SIGHUP here and POST /v1/reload on the admin thread.
+  std::mutex reload_mu;
+  auto reload = [&]() -> core::Status {
+    std::lock_guard lock(reload_mu);
+    auto next = mta::load_runtime(config_path);
+    if (!next) {
+      core::LogLine(core::LogLevel::kError, "reload-refused").remark(next.status().message()).emit();
+      return next.status();
+    }
+    const std::string fixed = mta::restart_needed(*runtime.get()->config, *(*next)->config);
+    if (!fixed.empty())
+      core::LogLine(core::LogLevel::kWarn, "reload-partial")
+          .kv("restart_needed", fixed).remark("these keys keep their running values").emit();
+    // Listeners keep the TLS context they were opened with: it adopts the new certificate.
+    auto fresh = std::make_shared<mta::Runtime>(**next);
+    if (first->tls && fresh->tls) first->tls->adopt(*fresh->tls);
+    fresh->tls = first->tls;
+    runtime.set(std::move(fresh));
+    core::set_log_level(*core::parse_log_level((*next)->config->log_level));
+    if (auto s = core::reopen_log_file(); !s)
+      core::LogLine(core::LogLevel::kError, "log-reopen-failed").remark(s.message()).emit();
+    core::LogLine(core::LogLevel::kInfo, "reloaded").kv("config", (*next)->config->origin).emit();
+    return core::Status::ok();
+  };
+  mta::metrics::set_queue_probe([&db = **db] { return probe_queue(db); });
+  net::Loop admin_loop;
+  mta::AdminApi admin(admin_loop,
+                      mta::AdminContext{**db, delivery, runtime, reload,
+                                        [&runtime](const std::string& id) {
+                                          return trace_lines(runtime.get()->config->log_file, id);
+                                        },
+                                        wall_clock.now_ms()});
+  if (auto s = admin.listen(c); !s) return fail(s.message());
+  if (auto s = give_data_dir(c); !s) return fail(s.message());
   if (auto s = drop_privileges(c.run_as_user); !s) return fail(s.message());
 
   for (const auto& l : c.listeners)
     core::LogLine(core::LogLevel::kInfo, "listening")
-        .kv("listener", l.protocol == mta::Protocol::kPop3   ? (l.implicit_tls ? "pop3s" : "pop3")
-                        : l.protocol == mta::Protocol::kImap ? (l.implicit_tls ? "imaps" : "imap")
-                                                             : policy::role_name(l.role))
+        .kv("listener", mta::metrics::listener_name(l))
         .kv("address", l.address).kv("port", int64_t(l.port)).emit();
   core::LogLine(core::LogLevel::kInfo, "started")
       .kv("config", c.origin).kv("hostname", c.hostname).kv("data_dir", c.data_dir)
-      .kv("loops", int64_t(n_loops)).emit();
+      .kv("loops", int64_t(n_loops)).kv("admin", mta::admin_socket_path(c)).emit();
 
   std::vector<std::thread> threads;
   for (auto& loop : loops) threads.emplace_back([l = loop.get()] { l->run(); });
   std::thread delivery_thread([&] { delivery_loop.run(); });
+  std::thread admin_thread([&] { admin_loop.run(); });
 
   int sig = 0;
-  while (sigwait(&signals, &sig) == 0 && (sig == SIGHUP || sig == SIGUSR1)) {
-    if (sig == SIGHUP) {
-      core::LogLine(core::LogLevel::kWarn, "sighup").remark("reload is not supported yet").emit();
-      continue;
-    }
-    for (auto& id : take_flush_requests(c)) {
-      core::LogLine(core::LogLevel::kInfo, "flush").kv("id", id.value_or("all")).emit();
-      delivery_loop.post([&delivery, id] { delivery.flush(id); });
-    }
+  while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) (void)reload();
+
+  // Graceful stop: no new connections; open sessions and delivery attempts get the grace
+  // time; then whatever is left is cut (nothing accepted is lost: a 250 was only given
+  // after its commit, and an attempt cut short keeps its schedule entry).
+  const auto grace = std::chrono::seconds(runtime.get()->config->shutdown_grace_s);
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  core::LogLine(core::LogLevel::kInfo, "stopping")
+      .kv("signal", strsignal(sig)).kv("grace_s", int64_t(grace.count()))
+      .kv("sessions", int64_t(smtp_ctx.limiter.total())).kv("deliveries", int64_t(delivery.in_flight()))
+      .emit();
+  for (size_t i = 0; i < loops.size(); ++i) {
+    loops[i]->post([service = services[i].get(), pop3 = pop3_services[i].get(),
+                    imap = imap_services[i].get()] {
+      service->close();
+      pop3->close();
+      imap->close();
+    });
   }
-  core::LogLine(core::LogLevel::kInfo, "stopping").kv("signal", strsignal(sig)).emit();
+  std::promise<mta::DeliveryService::DrainReport> drained;
+  delivery.drain(std::chrono::duration_cast<std::chrono::milliseconds>(grace).count(),
+                 [&drained](mta::DeliveryService::DrainReport r) { drained.set_value(r); });
+  while (smtp_ctx.limiter.total() > 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  const size_t cut = smtp_ctx.limiter.total();
+  const auto report = drained.get_future().get();
   delivery_loop.post([&] {
     delivery.stop();
     delivery_loop.stop();
   });
-
-  for (size_t i = 0; i < loops.size(); ++i) {
-    net::Loop* loop = loops[i].get();
-    mta::SmtpService* service = services[i].get();
-    mta::Pop3Service* pop3 = pop3_services[i].get();
-    mta::ImapService* imap = imap_services[i].get();
-    loop->post([loop, service, pop3, imap] {
-      service->close();
-      pop3->close();
-      imap->close();
-      loop->stop();
-    });
-  }
+  admin_loop.post([&] {
+    admin.close();
+    admin_loop.stop();
+  });
+  for (auto& loop : loops) loop->post([l = loop.get()] { l->stop(); });
   for (auto& t : threads) t.join();
   delivery_thread.join();
+  admin_thread.join();
   writer.stop();  // every accepted commit is written before the queue closes
-  std::filesystem::remove(pid_file(c));
   services.clear();
   pop3_services.clear();
   imap_services.clear();
   loops.clear();
-  core::LogLine(core::LogLevel::kInfo, "stopped").emit();
+  core::LogLine(core::LogLevel::kInfo, "stopped")
+      .kv("sessions_cut", int64_t(cut)).kv("deliveries_finished", int64_t(report.finished))
+      .kv("deliveries_cut", int64_t(report.released)).emit();
   return 0;
 }
 
 int check_config(const std::string& path) {
-  auto c = mta::load_config_file(path);
-  if (!c) return fail(c.status().message());
-  auto users = load_users(*c);
-  if (!users) return fail(users.status().message());
-  if (auto r = load_local_recipients(*c, *users); !r) return fail(r.status().message());
-  if (auto dkim = load_dkim(*c); !dkim) return fail(dkim.status().message());
+  auto rt = mta::load_runtime(path);
+  if (!rt) return fail(rt.status().message());
+  const mta::Config& c = *(*rt)->config;
   std::printf("%s: ok (%zu listeners, %zu users, %zu local domains)\n", path.c_str(),
-              c->listeners.size(), users->size(), c->local_domains.size());
+              c.listeners.size(), (*rt)->users->size(), c.local_domains.size());
   return 0;
 }
 
@@ -394,28 +422,6 @@ int passwd_cmd() {
   return 0;
 }
 
-std::string age_text(int64_t ms) {
-  const int64_t s = ms / 1000;
-  if (s < 120) return std::to_string(s) + "s";
-  if (s < 7200) return std::to_string(s / 60) + "m";
-  if (s < 172800) return std::to_string(s / 3600) + "h";
-  return std::to_string(s / 86400) + "d";
-}
-
-// Asks the running daemon to make deferred mail due now: a request file, then SIGUSR1.
-int queue_flush(const mta::Config& c, const std::string& what) {
-  if (what != "all" && !core::is_valid_queue_id(what))
-    return fail("not a queue ID: " + what);
-  pid_t pid = 0;
-  std::ifstream(pid_file(c)) >> pid;
-  if (pid <= 0 || kill(pid, 0) != 0)
-    return fail("porter is not running (no live pid in " + pid_file(c) + ")");
-  std::ofstream(request_dir(c) + "/flush." + what).flush();
-  if (kill(pid, SIGUSR1) != 0) return fail(std::string("signalling porter: ") + std::strerror(errno));
-  std::printf("flush requested for %s\n", what == "all" ? "all deferred mail" : what.c_str());
-  return 0;
-}
-
 // Arguments without the "--config FILE" pair.
 std::vector<std::string> positional(const std::vector<std::string>& args) {
   std::vector<std::string> out;
@@ -437,68 +443,6 @@ bool write_stdout(std::string_view chunk) {
 int end_cat(const core::Status& s) {
   if (!s) return fail(s.message());
   return std::fflush(stdout) == 0 ? 0 : fail("write to stdout failed");
-}
-
-int queue_cmd(const std::vector<std::string>& all) {
-  const std::vector<std::string> args = positional(all);
-  if (args.size() < 2) return fail(kUsage);
-  auto cfg = load(config_flag(all));
-  if (!cfg) return fail(cfg.status().message());
-  if (args[1] == "flush") return queue_flush(*cfg, args.size() >= 3 ? args[2] : "all");
-  auto db = queue::Db::open(queue_dir(*cfg), queue::OpenMode::kReadOnly);
-  if (!db) return fail(db.status().message());
-  const int64_t now = core::SystemClock().now_ms();
-  if (args[1] == "list") {
-    size_t n = 0;
-    std::printf("%-16s %5s %9s %-8s %s\n", "ID", "AGE", "SIZE", "STATE", "SENDER -> RECIPIENTS");
-    auto s = queue::list(**db, [&](const queue::MessageRecord& m) {
-      std::string rcpts;
-      for (const auto& r : m.envelope.recipients) rcpts += " <" + r.address.str() + ">";
-      std::printf("%-16s %5s %9llu %-8s <%s> ->%s\n", m.id.c_str(),
-                  age_text(now - m.created_ms).c_str(),
-                  static_cast<unsigned long long>(m.body_size), queue::state_name(m.state),
-                  m.envelope.sender.str().c_str(), rcpts.c_str());
-      ++n;
-      return true;
-    });
-    if (!s) return fail(s.message());
-    std::printf("%zu message%s\n", n, n == 1 ? "" : "s");
-    return 0;
-  }
-  if (args[1] == "show" && args.size() >= 3) {
-    auto m = queue::get(**db, args[2]);
-    if (!m) return fail(m.status().message());
-    const auto& e = m->envelope;
-    std::printf("id: %s\nstate: %s\nage: %s\nsize: %llu\nfrom: <%s>\n", m->id.c_str(),
-                queue::state_name(m->state), age_text(now - m->created_ms).c_str(),
-                static_cast<unsigned long long>(m->body_size), e.sender.str().c_str());
-    if (e.ret != core::DsnRet::kUnset || !e.envid.empty())
-      std::printf("dsn: ret=%s envid=%s\n",
-                  e.ret == core::DsnRet::kFull ? "FULL" : e.ret == core::DsnRet::kHeaders ? "HDRS" : "-",
-                  e.envid.empty() ? "-" : e.envid.c_str());
-    for (size_t i = 0; i < e.recipients.size(); ++i) {
-      const auto& r = e.recipients[i];
-      std::printf("to: <%s> %s", r.address.str().c_str(),
-                  i < m->status.size() ? queue::recipient_state_name(m->status[i].state) : "");
-      if (r.notify) std::printf(" notify=%s", mta::smtp::format_notify(r.notify).c_str());
-      if (!r.orcpt.empty()) std::printf(" orcpt=%s", r.orcpt.c_str());
-      if (i < m->status.size() && m->status[i].attempts > 0)
-        std::printf(" attempts=%u last=\"%s\"", m->status[i].attempts,
-                    m->status[i].last_reply.c_str());
-      std::printf("\n");
-    }
-    std::printf("client: %s helo=%s listener=%s tls=%s user=%s\nbody: %s smtputf8=%s\n",
-                e.client_ip.c_str(), e.client_helo.c_str(), e.listener.c_str(),
-                e.tls ? "yes" : "no", e.auth_user.empty() ? "-" : e.auth_user.c_str(),
-                core::body_type_name(e.body).c_str(), e.smtputf8 ? "yes" : "no");
-    auto h = queue::headers(**db, args[2]);
-    if (!h) return fail(h.status().message());
-    std::printf("\n%s", h->c_str());
-    return 0;
-  }
-  if (args[1] == "cat" && args.size() >= 3)
-    return end_cat(queue::read_body_chunks(**db, args[2], write_stdout));
-  return fail(kUsage);
 }
 
 // Maildir++ (as Dovecot and Courier read it): INBOX in DIR itself, "A/B" in DIR/.A.B; each
@@ -568,7 +512,7 @@ int mailbox_cmd(const std::vector<std::string>& all) {
   if (args.size() < 3) return fail(kUsage);
   auto cfg = load(config_flag(all));
   if (!cfg) return fail(cfg.status().message());
-  auto db = queue::Db::open(queue_dir(*cfg), queue::OpenMode::kReadOnly);
+  auto db = queue::Db::open(mta::queue_dir(*cfg), queue::OpenMode::kReadOnly);
   if (!db) return fail(db.status().message());
   const core::SystemClock clock;
   const mta::mailbox::Store store(**db, clock);
@@ -662,7 +606,13 @@ int main(int argc, char** argv) {
   if (verb == "serve") return serve(config_flag(args));
   if (verb == "check-config" && args.size() == 2) return check_config(args[1]);
   if (verb == "passwd") return passwd_cmd();
-  if (verb == "queue") return queue_cmd(args);
+  if (verb == "queue" || verb == "route" || verb == "reload" || verb == "status") {
+    auto cfg = load(config_flag(args));
+    if (!cfg) return fail(cfg.status().message());
+    const int rc = mta::admin_cli(*cfg, positional(args));
+    if (rc == 2) fail(kUsage);
+    return rc;
+  }
   if (verb == "mailbox") return mailbox_cmd(args);
   if (verb == "dkim" && args.size() >= 2 && args[1] == "keygen") return dkim_keygen(args);
   if (verb == "help" || verb == "--help" || verb == "-h") {

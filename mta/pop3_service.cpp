@@ -31,11 +31,13 @@ constexpr uint64_t kIdleTimeoutMs = 10 * 60 * 1000;
 // One POP3 connection. It owns the maildrop lock from login until it closes.
 class Pop3Connection final : public SessionConnection<Pop3Connection, access::Pop3Session> {
  public:
-  Pop3Connection(net::Loop& loop, Pop3Context& ctx, net::Connection* conn, bool implicit_tls,
-                 policy::ConnectionToken token)
-      : SessionConnection(loop, conn, std::move(token), implicit_tls, kIdleTimeoutMs, "pop3",
-                          ctx.session, implicit_tls),
-        ctx_(ctx) {}
+  Pop3Connection(net::Loop& loop, Pop3Context& ctx, net::Connection* conn,
+                 const ListenerConfig& listener, policy::ConnectionToken token)
+      : SessionConnection(loop, conn, std::move(token), listener.implicit_tls, kIdleTimeoutMs,
+                          "pop3", ctx.session, listener.implicit_tls),
+        ctx_(ctx) {
+    count_in(listener);
+  }
 
   void on_closed() override {
     mark_closed();
@@ -48,6 +50,7 @@ class Pop3Connection final : public SessionConnection<Pop3Connection, access::Po
   }
 
   void tls_ready() {
+    tls_established();
     if (session_.waiting() == Pop3Wait::kStartTls) {
       session_.on_tls_started();
     } else {
@@ -62,6 +65,7 @@ class Pop3Connection final : public SessionConnection<Pop3Connection, access::Po
           return flush();
         case Pop3Wait::kStartTls:
           flush();
+          tls_starting();
           return conn_->start_tls(ctx_.tls);
         case Pop3Wait::kAuth:
           flush();
@@ -212,7 +216,7 @@ core::Status Pop3Service::listen() {
       ctx_.tls, ctx_.limiter,
       [](const core::Reply& r) { return "-ERR [SYS/TEMP] " + r.text + "\r\n"; },
       [this](net::Connection* conn, const ListenerConfig& lc, policy::ConnectionToken token) {
-        std::make_shared<Pop3Connection>(loop_, ctx_, conn, lc.implicit_tls, std::move(token))
+        std::make_shared<Pop3Connection>(loop_, ctx_, conn, lc, std::move(token))
             ->start();
       },
       listeners_);

@@ -29,9 +29,9 @@ std::string hex_id(uint64_t n) {
   return buf;
 }
 
-bool trusted(const SmtpContext& ctx, const std::string& ip) {
+bool trusted(const policy::RelayConfig& relay, const std::string& ip) {
   auto parsed = core::IpAddress::parse(ip);
-  return parsed && policy::is_trusted(ctx.relay, *parsed);
+  return parsed && policy::is_trusted(relay, *parsed);
 }
 
 std::string recipients_list(const core::Envelope& env) {
@@ -50,19 +50,23 @@ class SmtpConnection final : public ClientConnection,
                              public std::enable_shared_from_this<SmtpConnection> {
  public:
   SmtpConnection(net::Loop& loop, SmtpContext& ctx, InboundChecks* checks, net::Connection* conn,
-                 ListenerRole role, bool implicit_tls, policy::ConnectionToken token)
+                 const ListenerConfig& listener, policy::ConnectionToken token)
       : ClientConnection(conn, std::move(token)),
         loop_(loop),
         ctx_(ctx),
+        settings_(ctx.settings()),
+        cfg_(*settings_->runtime->config),
         checks_(checks),
-        role_(role),
-        implicit_tls_(implicit_tls),
-        session_(ctx.session[role_index(role)], conn->peer_ip(), implicit_tls),
+        role_(listener.role),
+        implicit_tls_(listener.implicit_tls),
+        session_(settings_->session[role_index(role_)], conn->peer_ip(), implicit_tls_),
         idle_timer_(loop),
         total_timer_(loop),
         delay_timer_(loop),
         id_(hex_id(++g_session_counter)),
-        inbound_(role == ListenerRole::kRelay && !trusted(ctx, client_ip_)) {}
+        inbound_(role_ == ListenerRole::kRelay && !trusted(settings_->relay, client_ip_)) {
+    count_in(listener);
+  }
 
   void start() {
     keep_alive(shared_from_this());
@@ -70,7 +74,7 @@ class SmtpConnection final : public ClientConnection,
     core::LogLine(core::LogLevel::kInfo, "connect")
         .kv("session", id_).kv("client", conn_->peer_ip())
         .kv("listener", policy::role_name(role_)).emit();
-    total_timer_.start(uint64_t(ctx_.config.session_timeout_s) * 1000, [this] { timeout(); });
+    total_timer_.start(uint64_t(cfg_.session_timeout_s) * 1000, [this] { timeout(); });
     touch();
     conn_->start_reading();
     if (!implicit_tls_) {
@@ -94,6 +98,7 @@ class SmtpConnection final : public ClientConnection,
       conn_->abort();
       return;
     }
+    tls_established();
     core::LogLine(core::LogLevel::kInfo, "tls")
         .kv("session", id_).kv("version", conn_->tls_version())
         .kv("cipher", conn_->tls_cipher()).emit();
@@ -121,7 +126,7 @@ class SmtpConnection final : public ClientConnection,
 
  private:
   void touch() {
-    idle_timer_.start(uint64_t(ctx_.config.idle_timeout_s) * 1000, [this] { timeout(); });
+    idle_timer_.start(uint64_t(cfg_.idle_timeout_s) * 1000, [this] { timeout(); });
   }
 
   void timeout() {
@@ -140,7 +145,8 @@ class SmtpConnection final : public ClientConnection,
           return flush();
         case smtp::Wait::kStartTls:
           flush();
-          conn_->start_tls(ctx_.tls);
+          tls_starting();
+          conn_->start_tls(settings_->runtime->tls);
           return;
         case smtp::Wait::kAuth:
           flush();
@@ -174,6 +180,7 @@ class SmtpConnection final : public ClientConnection,
     switch (r.outcome) {
       case LoginResult::Outcome::kOk:
         user_ = r.user;
+        user_runtime_ = r.runtime;
         core::LogLine(core::LogLevel::kInfo, "auth")
             .kv("session", id_).kv("client", client_ip_).kv("user", r.user->name).emit();
         session_.on_auth(r.user->name, {});
@@ -202,9 +209,9 @@ class SmtpConnection final : public ClientConnection,
     const auto& env = session_.envelope();
     sender_checks_ = {};
     std::optional<core::Reply> refusal = check_rate(ctx_.client_messages, ctx_.user_messages, "messages");
-    if (!refusal && user_ && ctx_.config.check_sender && role_ != ListenerRole::kRelay)
+    if (!refusal && user_ && cfg_.check_sender && role_ != ListenerRole::kRelay)
       refusal = policy::check_envelope_sender(*user_, env.sender);
-    if (refusal || !inbound_ || !checks_ || ctx_.config.spf == CheckMode::kOff) {
+    if (refusal || !inbound_ || !checks_ || cfg_.spf == CheckMode::kOff) {
       if (refusal) log_reject(*refusal, "");
       session_.on_mail_checked(refusal);
       return false;
@@ -224,7 +231,7 @@ class SmtpConnection final : public ClientConnection,
     if (closed()) return;
     sender_checks_ = std::move(results);
     std::optional<core::Reply> refusal =
-        policy::spf_refusal(*sender_checks_.spf_mail_from, ctx_.config.spf);
+        policy::spf_refusal(*sender_checks_.spf_mail_from, cfg_.spf);
     if (refusal) log_reject(*refusal, "");
     session_.on_mail_checked(refusal);
     drive();
@@ -233,18 +240,18 @@ class SmtpConnection final : public ClientConnection,
   // A local recipient must exist (no backscatter: unknown addresses are refused now, not
   // bounced later) and have room: 550 5.1.1, or 452 4.2.2 while over quota.
   std::optional<core::Reply> check_local(const core::Address& addr) {
-    if (!ctx_.local) return std::nullopt;
+    if (!settings_->runtime->local) return std::nullopt;
     core::Address who = addr;
     // RFC 5321 §4.5.1: "<Postmaster>" without a domain is the postmaster of our first domain.
-    if (who.domain.empty() && !ctx_.config.local_domains.empty())
-      who.domain = ctx_.config.local_domains.front();
-    const std::vector<std::string> logins = ctx_.local->resolve(who);
+    if (who.domain.empty() && !cfg_.local_domains.empty())
+      who.domain = cfg_.local_domains.front();
+    const std::vector<std::string> logins = settings_->runtime->local->resolve(who);
     if (logins.empty())
       return core::Reply{550, "5.1.1", "<" + addr.str() + ">: no such user here"};
     if (!ctx_.mailboxes) return std::nullopt;
     const uint64_t incoming = session_.envelope().declared_size;
     for (const std::string& login : logins) {
-      const uint64_t quota = ctx_.local->quota_bytes(login);
+      const uint64_t quota = settings_->runtime->local->quota_bytes(login);
       if (quota == 0) continue;
       auto used = ctx_.mailboxes->bytes_used(login);
       if (used && *used + incoming >= quota)
@@ -278,7 +285,7 @@ class SmtpConnection final : public ClientConnection,
     const auto& rcpt = session_.rcpt_request();
     auto ip = core::IpAddress::parse(client_ip_);
     if (!ip) return core::Reply{451, "4.3.0", "Cannot parse client address"};
-    auto d = policy::decide_rcpt(ctx_.relay, role_, *ip, !session_.auth_user().empty(),
+    auto d = policy::decide_rcpt(settings_->relay, role_, *ip, !session_.auth_user().empty(),
                                  rcpt.address);
     std::optional<core::Reply> refusal;
     if (!d.accepted) refusal = d.reply;
@@ -317,11 +324,11 @@ class SmtpConnection final : public ClientConnection,
     const std::string_view header = first.substr(0, core::header_end(first).value_or(first.size()));
     policy::HeaderOptions opts;
     const bool submission = role_ != ListenerRole::kRelay;
-    opts.add_message_id = submission && ctx_.config.add_message_id;
-    opts.add_date = submission && ctx_.config.add_date;
-    opts.check_from_ownership = submission && ctx_.config.check_sender && user_;
+    opts.add_message_id = submission && cfg_.add_message_id;
+    opts.add_date = submission && cfg_.add_date;
+    opts.check_from_ownership = submission && cfg_.check_sender && user_;
     opts.user = user_;
-    auto verdict = policy::submission_headers(header, req.envelope, ctx_.config.hostname, msg->id, opts);
+    auto verdict = policy::submission_headers(header, req.envelope, cfg_.hostname, msg->id, opts);
     if (verdict.refusal) {
       log_reject(*verdict.refusal, "");
       session_.on_committed(*verdict.refusal);
@@ -346,10 +353,10 @@ class SmtpConnection final : public ClientConnection,
 
   // Inbound: DKIM and DMARC, then reject, quarantine or accept with Authentication-Results.
   void judge_inbound(std::shared_ptr<Pending> msg) {
-    const bool dkim = ctx_.config.dkim_verify;
+    const bool dkim = cfg_.dkim_verify;
     policy::InboundResults results = sender_checks_;
     results.from_domain = msg->from_domain;
-    if (!checks_ || (!dkim && ctx_.config.dmarc == CheckMode::kOff))
+    if (!checks_ || (!dkim && cfg_.dmarc == CheckMode::kOff))
       return inbound_judged(msg, results);
     std::string whole;
     if (dkim)
@@ -363,8 +370,8 @@ class SmtpConnection final : public ClientConnection,
 
   void inbound_judged(const std::shared_ptr<Pending>& msg, const policy::InboundResults& results) {
     if (closed()) return;
-    const policy::InboundDecision d = policy::judge_inbound(results, ctx_.config.dmarc);
-    const std::string field = policy::authentication_results(ctx_.config.authserv_id, d.entries);
+    const policy::InboundDecision d = policy::judge_inbound(results, cfg_.dmarc);
+    const std::string field = policy::authentication_results(cfg_.authserv_id, d.entries);
     core::LogLine(core::LogLevel::kInfo, "inbound")
         .kv("id", msg->id).kv("session", id_).kv("client", client_ip_)
         .kv("action", policy::inbound_action_name(d.action))
@@ -380,7 +387,7 @@ class SmtpConnection final : public ClientConnection,
       std::string& first = msg->chunks.front();
       const size_t end = core::header_end(first).value_or(first.size());
       first = policy::remove_our_auth_results(std::string_view(first).substr(0, end),
-                                              ctx_.config.authserv_id) +
+                                              cfg_.authserv_id) +
               first.substr(end);
     }
     msg->prefix = field + msg->prefix;
@@ -390,8 +397,8 @@ class SmtpConnection final : public ClientConnection,
   // Outgoing mail whose From domain publishes DMARC but has no DKIM key here will fail
   // DMARC at receivers that check it: warn, or refuse ([submission] dmarc_alignment).
   void check_alignment(std::shared_ptr<Pending> msg) {
-    const bool signed_here = ctx_.dkim && ctx_.dkim->has_key(msg->from_domain);
-    if (!checks_ || ctx_.config.dmarc_alignment == AlignmentMode::kOff ||
+    const bool signed_here = settings_->runtime->dkim && settings_->runtime->dkim->has_key(msg->from_domain);
+    if (!checks_ || cfg_.dmarc_alignment == AlignmentMode::kOff ||
         msg->from_domain.empty() || signed_here || !leaves_porter(msg->envelope))
       return sign(std::move(msg));
     std::weak_ptr<SmtpConnection> weak = weak_from_this();
@@ -402,7 +409,7 @@ class SmtpConnection final : public ClientConnection,
 
   bool leaves_porter(const core::Envelope& env) const {
     for (const auto& r : env.recipients)
-      if (!policy::is_local_domain(ctx_.relay, r.address.domain)) return true;
+      if (!policy::is_local_domain(settings_->relay, r.address.domain)) return true;
     return false;
   }
 
@@ -415,7 +422,7 @@ class SmtpConnection final : public ClientConnection,
     const std::string why = "From domain " + msg->from_domain + " publishes DMARC (p=" + p +
                             " at " + v.policy_domain +
                             ") and this server holds no DKIM key for it";
-    const bool refuse = ctx_.config.dmarc_alignment == AlignmentMode::kRefuse && v.policy != 'n';
+    const bool refuse = cfg_.dmarc_alignment == AlignmentMode::kRefuse && v.policy != 'n';
     core::LogLine(core::LogLevel::kWarn, "dmarc-unaligned")
         .kv("id", msg->id).kv("session", id_).kv("user", user_ ? user_->name : "-")
         .kv("action", refuse ? "refuse" : "warn").remark(why).emit();
@@ -429,7 +436,7 @@ class SmtpConnection final : public ClientConnection,
   // Signs with the From domain's [[dkim]] keys, if any: once at acceptance, so the queued
   // bytes are the signed bytes (issue 5).
   void sign(std::shared_ptr<Pending> msg) {
-    if (!ctx_.dkim || !ctx_.dkim->has_key(msg->from_domain)) return store(std::move(msg));
+    if (!settings_->runtime->dkim || !settings_->runtime->dkim->has_key(msg->from_domain)) return store(std::move(msg));
     // RSA signing takes milliseconds: on the worker pool, so other sessions on this loop
     // are not held up.
     struct Job {
@@ -439,7 +446,7 @@ class SmtpConnection final : public ClientConnection,
     auto job = std::make_shared<Job>();
     job->whole = msg->prefix;
     for (const auto& c : msg->chunks) job->whole += c;
-    const policy::DkimSigner* signer = ctx_.dkim;
+    const policy::DkimSigner* signer = settings_->runtime->dkim.get();
     std::weak_ptr<SmtpConnection> weak = weak_from_this();
     net::run_blocking(
         loop_, [job, signer, domain = msg->from_domain] {
@@ -475,9 +482,13 @@ class SmtpConnection final : public ClientConnection,
     const size_t nrcpt = env.recipients.size();
     std::weak_ptr<SmtpConnection> weak = weak_from_this();
     net::Loop* loop = &loop_;
+    core::Counter* accepted = listener_metrics()->messages_accepted;
     ctx_.writer.enqueue(
         queue::NewMessage{id, std::move(env), std::move(chunks), now},
-        [weak, loop, id, from, to, nrcpt, size](core::Status s) {
+        [weak, loop, accepted, id, from, to, nrcpt, size](core::Status s) {
+          // Counted here, on the writer thread: the message is queued even if the client
+          // has gone by the time the loop hears of it.
+          if (s) accepted->inc();
           loop->post([weak, id, from, to, nrcpt, size, s] {
             if (auto self = weak.lock()) self->committed(s, id, from, to, nrcpt, size);
           });
@@ -505,6 +516,9 @@ class SmtpConnection final : public ClientConnection,
 
   net::Loop& loop_;
   SmtpContext& ctx_;
+  // The runtime this connection started under, kept to its end (reloads do not touch it).
+  const std::shared_ptr<const SmtpSettings> settings_;
+  const Config& cfg_;
   InboundChecks* checks_;  // null when no check runs
   const ListenerRole role_;
   const bool implicit_tls_;
@@ -517,6 +531,7 @@ class SmtpConnection final : public ClientConnection,
   const bool inbound_;
   policy::InboundResults sender_checks_;  // SPF of the current transaction's MAIL FROM
   const policy::User* user_ = nullptr;
+  std::shared_ptr<const Runtime> user_runtime_;  // keeps user_ valid across reloads
 };
 
 smtp::ServerConfig session_config(const Config& c, ListenerRole role, bool have_tls) {
@@ -537,25 +552,38 @@ smtp::ServerConfig session_config(const Config& c, ListenerRole role, bool have_
 
 }  // namespace
 
-SmtpContext::SmtpContext(const Config& cfg, const policy::UserDb& users_db, queue::Writer& w,
-                         core::QueueIdGenerator& id_gen, std::shared_ptr<net::TlsContext> tls_ctx)
-    : config(cfg),
-      users(users_db),
-      writer(w),
-      tls(std::move(tls_ctx)),
-      throttle(policy::AuthThrottleConfig{
-          static_cast<int>(cfg.auth_max_failures), int64_t(cfg.auth_window_s) * 1000,
-          int64_t(cfg.auth_lockout_s) * 1000, 1000, int64_t(cfg.auth_max_delay_ms)}),
-      login(users_db, throttle),
-      limiter(policy::ConnectionLimitsConfig{cfg.max_connections, cfg.max_connections_per_ip}),
-      relay(policy::RelayConfig{cfg.trusted_networks, cfg.local_domains}),
-      user_messages(cfg.user_messages, int64_t(cfg.rate_window_s) * 1000),
-      user_recipients(cfg.user_recipients, int64_t(cfg.rate_window_s) * 1000),
-      client_messages(cfg.client_messages, int64_t(cfg.rate_window_s) * 1000),
-      client_recipients(cfg.client_recipients, int64_t(cfg.rate_window_s) * 1000),
-      ids(id_gen) {
+SmtpSettings::SmtpSettings(std::shared_ptr<const Runtime> rt)
+    : runtime(std::move(rt)),
+      relay(policy::RelayConfig{runtime->config->trusted_networks, runtime->config->local_domains}) {
   for (auto role : {ListenerRole::kSubmission, ListenerRole::kSubmissions, ListenerRole::kRelay})
-    session[role_index(role)] = session_config(cfg, role, tls != nullptr);
+    session[role_index(role)] = session_config(*runtime->config, role, runtime->tls != nullptr);
+}
+
+SmtpContext::SmtpContext(RuntimeHolder& rt, queue::Writer& w, core::QueueIdGenerator& id_gen)
+    : runtime(rt),
+      writer(w),
+      throttle([c = rt.get()->config] {
+        return policy::AuthThrottleConfig{
+            static_cast<int>(c->auth_max_failures), int64_t(c->auth_window_s) * 1000,
+            int64_t(c->auth_lockout_s) * 1000, 1000, int64_t(c->auth_max_delay_ms)};
+      }()),
+      login(rt, throttle),
+      limiter(policy::ConnectionLimitsConfig{rt.get()->config->max_connections,
+                                             rt.get()->config->max_connections_per_ip}),
+      user_messages(rt.get()->config->user_messages, int64_t(rt.get()->config->rate_window_s) * 1000),
+      user_recipients(rt.get()->config->user_recipients,
+                      int64_t(rt.get()->config->rate_window_s) * 1000),
+      client_messages(rt.get()->config->client_messages,
+                      int64_t(rt.get()->config->rate_window_s) * 1000),
+      client_recipients(rt.get()->config->client_recipients,
+                        int64_t(rt.get()->config->rate_window_s) * 1000),
+      ids(id_gen) {}
+
+std::shared_ptr<const SmtpSettings> SmtpContext::settings() {
+  std::shared_ptr<const Runtime> rt = runtime.get();
+  std::lock_guard lock(mu_);
+  if (!settings_ || settings_->runtime != rt) settings_ = std::make_shared<const SmtpSettings>(rt);
+  return settings_;
 }
 
 SmtpService::SmtpService(net::Loop& loop, SmtpContext& ctx) : loop_(loop), ctx_(ctx) {}
@@ -563,7 +591,8 @@ SmtpService::SmtpService(net::Loop& loop, SmtpContext& ctx) : loop_(loop), ctx_(
 SmtpService::~SmtpService() { close(); }
 
 core::Status SmtpService::listen() {
-  const Config& c = ctx_.config;
+  initial_ = ctx_.settings();
+  const Config& c = *initial_->runtime->config;
   bool relay_listener = false;
   for (const ListenerConfig& lc : c.listeners)
     relay_listener |= lc.protocol == Protocol::kSmtp && lc.role == ListenerRole::kRelay;
@@ -575,11 +604,12 @@ core::Status SmtpService::listen() {
     checks_ = std::move(*checks);
   }
   return open_listeners(
-      loop_, c, [](const ListenerConfig& lc) { return lc.protocol == Protocol::kSmtp; }, ctx_.tls,
+      loop_, c, [](const ListenerConfig& lc) { return lc.protocol == Protocol::kSmtp; },
+      initial_->runtime->tls,
       ctx_.limiter, [](const core::Reply& r) { return r.to_wire(); },
       [this](net::Connection* conn, const ListenerConfig& lc, policy::ConnectionToken token) {
-        std::make_shared<SmtpConnection>(loop_, ctx_, checks_.get(), conn, lc.role,
-                                         lc.implicit_tls, std::move(token))
+        std::make_shared<SmtpConnection>(loop_, ctx_, checks_.get(), conn, lc,
+                                         std::move(token))
             ->start();
       },
       listeners_);

@@ -18,6 +18,7 @@
 #include <array>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "core/clock.h"
@@ -28,6 +29,7 @@
 #include "mta/net/listener.h"
 #include "mta/net/loop.h"
 #include "mta/net/tls_context.h"
+#include "mta/runtime.h"
 #include "mta/smtp/server_session.h"
 #include "policy/auth_throttle.h"
 #include "policy/conn_limits.h"
@@ -41,18 +43,30 @@
 
 namespace mta {
 
-struct SmtpContext {
-  SmtpContext(const Config& config, const policy::UserDb& users, queue::Writer& writer,
-              core::QueueIdGenerator& ids, std::shared_ptr<net::TlsContext> tls);
+// What SMTP sessions read of one Runtime (mta/runtime.h), derived once per reload.
+struct SmtpSettings {
+  explicit SmtpSettings(std::shared_ptr<const Runtime> runtime);
 
-  const Config& config;
-  const policy::UserDb& users;
+  std::shared_ptr<const Runtime> runtime;
+  policy::RelayConfig relay;
+  // Session settings per listener role, indexed by policy::ListenerRole.
+  std::array<smtp::ServerConfig, 3> session;
+};
+
+struct SmtpContext {
+  // The throttle, limiter and rate limiters take their settings from the runtime in force
+  // now; a reload does not change them (mta::restart_needed() names their keys).
+  SmtpContext(RuntimeHolder& runtime, queue::Writer& writer, core::QueueIdGenerator& ids);
+
+  // The settings of the runtime in force; a connection takes them when it starts and keeps
+  // them to its end. Any thread.
+  std::shared_ptr<const SmtpSettings> settings();
+
+  RuntimeHolder& runtime;
   queue::Writer& writer;
-  std::shared_ptr<net::TlsContext> tls;  // null: no STARTTLS, no 465
   policy::AuthThrottle throttle;  // shared with POP3: one count of failed logins per client
   LoginServices login;
   policy::ConnectionLimiter limiter;
-  policy::RelayConfig relay;
   // [rate]: messages counted at MAIL, recipients at RCPT.
   policy::RateLimiter user_messages;
   policy::RateLimiter user_recipients;
@@ -60,16 +74,14 @@ struct SmtpContext {
   policy::RateLimiter client_recipients;
   core::QueueIdGenerator& ids;
   core::SystemClock clock;
-  // Signs accepted mail whose From domain has a key; null when no [[dkim]] is configured.
-  const policy::DkimSigner* dkim = nullptr;
-  // Who receives mail for the local domains, and their mailboxes (for quotas); null: every
-  // recipient in a local domain is accepted.
-  const policy::LocalRecipients* local = nullptr;
+  // The users' mailboxes, for quotas at RCPT; null: no quota check.
   const mailbox::Store* mailboxes = nullptr;
   // Called on a session's loop after each durable commit (wakes delivery); may be empty.
   std::function<void()> on_queued;
-  // Session settings per listener role, indexed by policy::ListenerRole.
-  std::array<smtp::ServerConfig, 3> session;
+
+ private:
+  std::mutex mu_;
+  std::shared_ptr<const SmtpSettings> settings_;  // guarded by mu_
 };
 
 class SmtpService {
@@ -83,6 +95,8 @@ class SmtpService {
  private:
   net::Loop& loop_;
   SmtpContext& ctx_;
+  // The settings the listeners were opened with (InboundChecks keeps their config).
+  std::shared_ptr<const SmtpSettings> initial_;
   // SPF, DKIM and DMARC lookups; null when no check is configured to run.
   std::unique_ptr<InboundChecks> checks_;
   std::vector<std::unique_ptr<net::Listener>> listeners_;

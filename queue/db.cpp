@@ -2,14 +2,21 @@
 
 #include <rocksdb/cache.h>
 #include <rocksdb/filter_policy.h>
+#include <rocksdb/listener.h>
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
 #include <rocksdb/utilities/table_properties_collectors.h>
 
 #include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <exception>
 #include <filesystem>
+#include <map>
+#include <mutex>
+#include <optional>
+
+#include "core/metrics.h"
 
 namespace queue {
 namespace {
@@ -19,6 +26,74 @@ constexpr std::array<std::string_view, kFamilyCount> kFamilyNames = {
 };
 
 constexpr uint64_t kMiB = 1024 * 1024;
+
+// Write stalls (RocksDB slowing or stopping writes while compaction catches up) delay every
+// 250 the daemon owes, so they are counted where RocksDB reports them: per column family,
+// each entry into "delayed" or "stopped", and the time until the family is "normal" again.
+// RocksDB calls this from its background threads, briefly, so it only does arithmetic.
+// Two threads may deliver one family's notices out of order (a short stall's end before its
+// start), so each notice is judged by its own prev/cur, and an end that overtook its start
+// cancels that start (the stall was as short as the delivery delay).
+class StallListener final : public rocksdb::EventListener {
+ public:
+  StallListener() {
+    auto& r = core::metrics_registry();
+    auto& stalls = r.counter("porter_rocksdb_write_stalls_total",
+                             "Times a RocksDB column family began delaying or stopping writes.",
+                             {"condition"});
+    delayed_ = &stalls.with({"delayed"});
+    stopped_ = &stalls.with({"stopped"});
+    micros_ = &r.counter("porter_rocksdb_write_stall_microseconds_total",
+                         "Microseconds RocksDB column families spent delaying or stopping writes.")
+                   .with({});
+    stalled_ = &r.gauge("porter_rocksdb_write_stalled",
+                        "RocksDB column families delaying or stopping writes now.")
+                    .with({});
+  }
+
+  void OnStallConditionsChanged(const rocksdb::WriteStallInfo& info) override {
+    using rocksdb::WriteStallCondition;
+    const WriteStallCondition cur = info.condition.cur;
+    const WriteStallCondition prev = info.condition.prev;
+    if (cur == prev) return;
+    if (cur == WriteStallCondition::kDelayed) delayed_->inc();
+    if (cur == WriteStallCondition::kStopped) stopped_->inc();
+    const bool was = prev != WriteStallCondition::kNormal;
+    const bool is = cur != WriteStallCondition::kNormal;
+    if (was == is) return;  // delayed <-> stopped: the same stall goes on
+    // Summed over all notices this is the number of stalled families, in any delivery order.
+    if (is) stalled_->inc();
+    if (was) stalled_->dec();
+    const auto now = std::chrono::steady_clock::now();
+    std::lock_guard lock(mu_);
+    Stall& s = stalls_[info.cf_name];
+    if (is) {
+      if (s.early_ends > 0) {
+        --s.early_ends;
+      } else {
+        s.since = now;
+      }
+    } else if (s.since) {
+      micros_->inc(std::chrono::duration_cast<std::chrono::microseconds>(now - *s.since).count());
+      s.since.reset();
+    } else {
+      ++s.early_ends;
+    }
+  }
+
+ private:
+  struct Stall {
+    std::optional<std::chrono::steady_clock::time_point> since;  // a stall is running
+    int early_ends = 0;  // ends delivered before their starts
+  };
+
+  core::Counter* delayed_;
+  core::Counter* stopped_;
+  core::Counter* micros_;
+  core::Gauge* stalled_;
+  std::mutex mu_;
+  std::map<std::string, Stall> stalls_;  // by column family; guarded by mu_
+};
 
 // Sized for a mail relay on a small machine: the write volume is the mail itself, a few
 // MB/s at most, so two background jobs keep up and memtables stay modest.
@@ -38,6 +113,7 @@ rocksdb::DBOptions db_options(OpenMode mode) {
   // Open every table file at once: a read-only instance then keeps reading files that the
   // live writer deletes after a compaction (they stay readable through the open descriptor).
   if (mode == OpenMode::kReadOnly) o.max_open_files = -1;
+  if (mode == OpenMode::kReadWrite) o.listeners.push_back(std::make_shared<StallListener>());
   return o;
 }
 

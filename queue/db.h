@@ -9,6 +9,9 @@
 // before anything is written. Later modules (mailbox) reach their own families through
 // raw() and cf(); they write through the queue Writer so that they share its group commit.
 //
+// A read-write instance reports RocksDB write stalls to the process-wide metrics registry
+// (porter_rocksdb_write_stall*, listed in mta/metrics.h).
+//
 // Thread safety: after open() every method may be called from any thread (RocksDB's own
 // guarantee); destruction must not race with use.
 //

@@ -4,12 +4,12 @@
 #include <rocksdb/write_batch.h>
 
 #include <algorithm>
-#include <future>
 #include <limits>
 #include <memory>
 #include <stdexcept>
 #include <utility>
 
+#include "core/address.h"
 #include "core/log.h"
 #include "queue/store.h"
 
@@ -315,7 +315,86 @@ void Scheduler::remove_stale(std::vector<std::string> keys) {
       });
 }
 
-core::Result<size_t> Scheduler::flush(const std::optional<std::string>& id) {
+core::Result<MessageRecord> Scheduler::take(const std::string& id) {
+  if (core::Status s = refuse_leased(id); !s) return s;
+  auto record = get(db_, id);
+  if (record) lease(id);
+  return record;
+}
+
+core::Status Scheduler::refuse_leased(const std::string& id) const {
+  if (!is_leased(id)) return core::Status::ok();
+  return core::Status::temporary("queue: " + id + " is being delivered now; try again");
+}
+
+void Scheduler::commit_leased(std::vector<std::string> ids, Writer::Fill fill, Done done) {
+  for (const std::string& id : ids) lease(id);
+  writer_.submit(std::move(fill),
+                 [this, ids = std::move(ids), done = std::move(done)](core::Status s) {
+                   for (const std::string& id : ids) release(id);
+                   done(std::move(s));
+                 });
+}
+
+void Scheduler::hold(const std::string& id, ChangeDone done) {
+  if (core::Status s = refuse_leased(id); !s) return done(s);
+  auto record = get(db_, id);
+  if (!record) return done(record.status());
+  if (record->state == MessageState::kHeld) return done(false);
+  const std::string old_key = schedule_key(record->next_attempt_ms, id);
+  record->state = MessageState::kHeld;
+  commit_leased(
+      {id},
+      [&db = db_, id, old_key, encoded = encode_record(*record)](rocksdb::WriteBatch& b) {
+        const std::string what = "queue: holding " + id;
+        must(b.Delete(db.cf(Family::kSchedule), old_key), what);
+        must(b.Put(db.cf(Family::kEnvelopes), id, encoded), what);
+      },
+      [done = std::move(done)](core::Status s) {
+        done(s ? core::Result<bool>(true) : core::Result<bool>(std::move(s)));
+      });
+}
+
+void Scheduler::release_held(const std::string& id, ChangeDone done) {
+  if (core::Status s = refuse_leased(id); !s) return done(s);
+  auto record = get(db_, id);
+  if (!record) return done(record.status());
+  if (record->state != MessageState::kHeld) return done(false);
+  const bool tried = std::any_of(record->status.begin(), record->status.end(),
+                                 [](const RecipientStatus& s) { return s.attempts > 0; });
+  record->state = tried ? MessageState::kDeferred : MessageState::kActive;
+  record->next_attempt_ms = clock_.now_ms();
+  commit_leased(
+      {id},
+      [&db = db_, id, key = schedule_key(record->next_attempt_ms, id),
+       encoded = encode_record(*record)](rocksdb::WriteBatch& b) {
+        const std::string what = "queue: releasing " + id;
+        must(b.Put(db.cf(Family::kEnvelopes), id, encoded), what);
+        must(b.Put(db.cf(Family::kSchedule), key, ""), what);
+      },
+      [done = std::move(done)](core::Status s) {
+        done(s ? core::Result<bool>(true) : core::Result<bool>(std::move(s)));
+      });
+}
+
+void Scheduler::remove(const std::string& id, Done done) {
+  if (core::Status s = refuse_leased(id); !s) return done(s);
+  auto record = get(db_, id);
+  if (!record) return done(record.status());
+  commit_leased(
+      {id},
+      [&db = db_, id, key = schedule_key(record->next_attempt_ms, id),
+       chunks = record->body_chunks](rocksdb::WriteBatch& b) {
+        const std::string what = "queue: removing " + id;
+        must(b.Delete(db.cf(Family::kSchedule), key), what);
+        must(b.Delete(db.cf(Family::kEnvelopes), id), what);
+        for (uint32_t c = 0; c < chunks; ++c)
+          must(b.Delete(db.cf(Family::kBodies), body_key(id, c)), what);
+      },
+      std::move(done));
+}
+
+void Scheduler::flush(const FlushScope& scope, CountDone done) {
   const int64_t now = clock_.now_ms();
   struct Move {
     std::string id;
@@ -323,17 +402,26 @@ core::Result<size_t> Scheduler::flush(const std::optional<std::string>& id) {
     std::string encoded;  // the record, due now
   };
   std::vector<Move> moves;
+  auto in_scope = [&](const MessageRecord& r) {
+    if (!scope.domain) return true;
+    for (size_t i = 0; i < r.status.size() && i < r.envelope.recipients.size(); ++i)
+      if (r.status[i].state == RecipientState::kPending &&
+          core::iequals(r.envelope.recipients[i].address.domain, *scope.domain))
+        return true;
+    return false;
+  };
   auto move_now = [&](MessageRecord r) {
     std::string old_key = schedule_key(r.next_attempt_ms, r.id);
     r.next_attempt_ms = now;
     moves.push_back(Move{r.id, std::move(old_key), encode_record(r)});
   };
-  if (id) {
-    auto record = get(db_, *id);
-    if (!record) return record.status();
+  if (scope.id) {
+    auto record = get(db_, *scope.id);
+    if (!record) return done(record.status());
     if (record->state == MessageState::kHeld)
-      return core::Status::invalid("queue: " + *id + " is held; release it first");
-    if (!is_leased(*id) && record->next_attempt_ms > now) move_now(std::move(record).value());
+      return done(core::Status::invalid("queue: " + *scope.id + " is held; release it first"));
+    if (!is_leased(*scope.id) && record->next_attempt_ms > now && in_scope(*record))
+      move_now(std::move(record).value());
   } else {
     auto it = schedule_iterator(db_, rocksdb::ReadOptions());
     for (it->Seek(due_bound(now)); it->Valid(); it->Next()) {
@@ -346,29 +434,31 @@ core::Result<size_t> Scheduler::flush(const std::optional<std::string>& id) {
       if (!record) {
         const auto kind = record.status().kind();
         if (kind == core::Status::Kind::kNotFound || kind == core::Status::Kind::kCorrupt) continue;
-        return record.status();
+        return done(record.status());
       }
-      if (entry_matches(*record, key)) move_now(std::move(record).value());
+      if (entry_matches(*record, key) && in_scope(*record)) move_now(std::move(record).value());
     }
     if (!it->status().ok())
-      return to_status(it->status(), "queue: scanning the schedule in " + db_.dir());
+      return done(to_status(it->status(), "queue: scanning the schedule in " + db_.dir()));
   }
-  if (moves.empty()) return size_t{0};
+  if (moves.empty()) return done(size_t{0});
 
-  std::promise<core::Status> committed;
-  auto result = committed.get_future();
-  writer_.submit(
-      [&db = db_, &moves, now](rocksdb::WriteBatch& b) {
-        for (const Move& m : moves) {
+  std::vector<std::string> ids;
+  for (const Move& m : moves) ids.push_back(m.id);
+  auto shared = std::make_shared<std::vector<Move>>(std::move(moves));
+  commit_leased(
+      std::move(ids),
+      [&db = db_, shared, now](rocksdb::WriteBatch& b) {
+        for (const Move& m : *shared) {
           const std::string what = "queue: flushing " + m.id;
           must(b.Delete(db.cf(Family::kSchedule), m.old_key), what);
           must(b.Put(db.cf(Family::kEnvelopes), m.id, m.encoded), what);
           must(b.Put(db.cf(Family::kSchedule), schedule_key(now, m.id), ""), what);
         }
       },
-      [&committed](core::Status s) { committed.set_value(std::move(s)); });
-  if (core::Status s = result.get(); !s) return s;
-  return moves.size();
+      [n = shared->size(), done = std::move(done)](core::Status s) {
+        done(s ? core::Result<size_t>(n) : core::Result<size_t>(std::move(s)));
+      });
 }
 
 }  // namespace queue

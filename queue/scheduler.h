@@ -8,28 +8,34 @@
 // process start nothing is leased and every schedule entry is due at its time; a restart
 // resumes where the queue stands, and a crash during an attempt at worst repeats it.
 //
-// A lease is taken by take_due() and ends when the settle() that reports the attempt is
-// answered, or by release() (an attempt given up without an outcome: the entry still stands,
-// the message comes back at its old time). While leased, a message is changed only by its
-// settle(), which is what lets settle() compute the new record before the writer runs.
+// A lease is taken by take_due() (or take() for one message by ID) and ends when the settle()
+// that reports the attempt is answered, or by release() (an attempt given up without an
+// outcome: the entry still stands, the message comes back at its old time). While leased, a
+// message is changed only by its settle(), which is what lets settle() compute the new record
+// before the writer runs. The administrator's changes (hold, release_held, remove, flush)
+// refuse a leased message with kTemporary ("being delivered now; try again") and lease what
+// they change themselves until their write commits, so that take_due() never starts an
+// attempt on a version about to change.
 // Every change goes through the Writer, so it shares its group commit; settle() writes the
 // outcome, the new schedule entry (or the removal of the whole message) and the caller's
 // `extra` writes (a DSN made with add_new_message) in one batch.
 //
-// Threading: a Scheduler belongs to ONE thread, the delivery loop; take_due(), next_due_ms(),
-// settle(), release() and flush() are not safe to call from others. The one exception is the
-// lease set, which a mutex guards, because settle() releases the lease on the writer thread
-// just before its `done` runs (after the commit, so a take_due() that no longer sees the lease
-// reads the committed state). `done` runs on the writer thread (or at once on the calling
-// thread when settle() fails before writing) and must not block: post to your loop. The Db,
-// the Writer and the Clock must outlive the Scheduler, and the Writer must be stopped (which
-// answers every pending request) before the Scheduler is destroyed.
+// Threading: a Scheduler belongs to ONE thread, the delivery loop; every method but
+// is_leased() and leased_count() must be called there. The lease set is guarded by a mutex,
+// because settle() and the administrator's changes end their lease on the writer thread just
+// before their `done` runs (after the commit, so a take_due() that no longer sees the lease
+// reads the committed state). Every `done` runs on the writer thread after the commit, or at
+// once on the calling thread when the request is refused (or needs no write); it must not
+// block: post to your loop. The Db, the Writer and the Clock must outlive the Scheduler, and
+// the Writer must be stopped (which answers every pending request) before the Scheduler is
+// destroyed.
 //
 // Limits: take_due() and next_due_ms() scan the schedule from its front, past leased entries
 // (bounded by the delivery concurrency) and the tombstones of recent deletions (the family
 // compacts on deletions). A record that cannot be decoded is logged once and skipped until
-// restart; its entry stays for an administrator. Other writers of queue records (a future
-// hold or delete command) must go through this Scheduler's thread too.
+// restart; its entry stays for an administrator. Every other writer of queue records must go
+// through this Scheduler's thread too. A held message is never taken by take_due(): it has
+// no schedule entry, and a stale entry of a held record is removed rather than taken.
 
 #include <cstdint>
 #include <functional>
@@ -68,9 +74,19 @@ struct SettleResult {
   MessageRecord record_after;   // as committed (as it was last, when finished)
 };
 
+// Which deferred messages flush() makes due now; the fields set must all hold.
+struct FlushScope {
+  std::optional<std::string> id;      // this message only
+  std::optional<std::string> domain;  // a pending recipient in this domain (ASCII case ignored)
+};
+
 class Scheduler {
  public:
   using SettleDone = std::function<void(core::Status, SettleResult)>;
+  using Done = std::function<void(core::Status)>;
+  // true: the message changed; false: it was already as asked (held, or not held).
+  using ChangeDone = std::function<void(core::Result<bool>)>;
+  using CountDone = std::function<void(core::Result<size_t>)>;
 
   // Requires validate(policy) to be ok.
   Scheduler(Db& db, Writer& writer, RetryPolicy policy, const core::Clock& clock);
@@ -114,22 +130,47 @@ class Scheduler {
               SettleDone done, bool mark_delay_warned = false,
               std::optional<int64_t> due_by_ms = std::nullopt);
 
+  // Leases the message `id` whatever its due time or state (held included), for a caller
+  // that settles it at once: an administrator's bounce. kNotFound for an unknown ID,
+  // kTemporary when it is leased already.
+  core::Result<MessageRecord> take(const std::string& id);
+
   // Ends a lease without an outcome (shutdown mid-attempt).
   void release(const std::string& id);
 
   bool is_leased(const std::string& id) const;
   size_t leased_count() const;
 
-  // `porter queue flush [ID]`: makes deferred messages (one, or all not leased) due now by
-  // moving their schedule entries, and waits for the commit; the Writer must be running.
-  // Returns how many were moved: a message already due, or leased, needs nothing. kNotFound
-  // for an unknown ID, kInvalid for a held one.
-  core::Result<size_t> flush(const std::optional<std::string>& id);
+  // The administrator's changes. Each refuses with kNotFound for an unknown ID and with
+  // kTemporary ("being delivered now; try again") while the message is leased, then commits
+  // one batch and answers after it.
+  //
+  // hold: state held, schedule entry deleted; delivery will not take it until released.
+  // The record keeps its next_attempt_ms, the time it would have been tried. false when it
+  // was held already (nothing written).
+  void hold(const std::string& id, ChangeDone done);
+  // release_held: a held message becomes due now: state deferred if any recipient was ever
+  // tried, else active; next_attempt_ms = now and its schedule entry written. false when it
+  // was not held (nothing written). A message past its lifetime expires at its next attempt.
+  void release_held(const std::string& id, ChangeDone done);
+  // remove: the record, every body chunk and the schedule entry deleted; no DSN.
+  void remove(const std::string& id, Done done);
+
+  // `porter queue flush [ID]`, retry now: makes the deferred messages in `scope` due now by
+  // moving their schedule entries (one batch), and answers how many moved: a message
+  // already due, or leased, needs nothing. With an ID: kNotFound when unknown, kInvalid when
+  // held (release it first). Without one, the whole schedule is scanned (held messages have
+  // no entry).
+  void flush(const FlushScope& scope, CountDone done);
 
   const RetryPolicy& policy() const { return policy_; }
 
  private:
   void lease(const std::string& id);
+  // kTemporary when `id` is leased.
+  core::Status refuse_leased(const std::string& id) const;
+  // Leases `ids` (not leased now) until `fill` commits, then releases them and calls done.
+  void commit_leased(std::vector<std::string> ids, Writer::Fill fill, Done done);
   void remove_stale(std::vector<std::string> keys);
 
   Db& db_;

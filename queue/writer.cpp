@@ -1,7 +1,9 @@
 #include "queue/writer.h"
 
+#include <chrono>
 #include <exception>
 
+#include "core/metrics.h"
 #include "core/queue_id.h"
 #include "queue/record.h"
 
@@ -27,9 +29,37 @@ core::Status commit_failure(const rocksdb::Status& rs, const std::string& contex
   return core::Status::io(s.message());
 }
 
+// The series mta/metrics.h lists for the group commit; registered with the first Writer.
+struct CommitMetrics {
+  core::Histogram& batch_size;
+  core::Counter& ok;
+  core::Counter& failed;
+  core::Histogram& duration;
+};
+
+const CommitMetrics& commit_metrics() {
+  static const CommitMetrics m = [] {
+    auto& r = core::metrics_registry();
+    auto& commits = r.counter("porter_queue_commits_total",
+                              "Synced queue write batches, by result.", {"result"});
+    return CommitMetrics{
+        r.histogram("porter_queue_commit_batch_size", "Requests committed per synced batch.",
+                    core::exponential_buckets(1, 2, 11))
+            .with({}),
+        commits.with({"ok"}),
+        commits.with({"failed"}),
+        r.histogram("porter_queue_commit_duration_seconds",
+                    "Seconds to write and sync one queue batch.",
+                    core::exponential_buckets(0.0005, 2, 12))
+            .with({}),
+    };
+  }();
+  return m;
+}
+
 }  // namespace
 
-Writer::Writer(Db& db) : db_(db) {}
+Writer::Writer(Db& db) : db_(db) { commit_metrics(); }
 
 Writer::~Writer() { stop(); }
 
@@ -123,6 +153,7 @@ void Writer::write(std::vector<Request>& requests) {
     const std::string context =
         "queue: writing a batch of " + std::to_string(in_batch) + " requests to " + db_.dir();
     rocksdb::Status rs;
+    const auto started = std::chrono::steady_clock::now();
     try {
       // After an I/O failure RocksDB refuses writes until told to resume; a disk that has
       // been given space again should not need a restart of the daemon.
@@ -132,6 +163,11 @@ void Writer::write(std::vector<Request>& requests) {
       rs = rocksdb::Status::Aborted(e.what());
     }
     resume_needed_ = rs.IsIOError();
+    const CommitMetrics& metrics = commit_metrics();
+    metrics.duration.observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    metrics.batch_size.observe(static_cast<double>(in_batch));
+    (rs.ok() ? metrics.ok : metrics.failed).inc();
     batches_.fetch_add(1);
     requests_.fetch_add(in_batch);
     if (in_batch > largest_batch_.load()) largest_batch_.store(in_batch);  // one writer thread

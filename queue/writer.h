@@ -16,6 +16,9 @@
 // with kTemporary. start() and stop() belong to the owner's thread.
 // The Db must outlive the Writer.
 //
+// Metrics (listed in mta/metrics.h): every batch written adds to porter_queue_commits_total
+// and observes its request count and write+sync time (porter_queue_commit_*).
+//
 // Limits: one batch holds everything pending, however large; the bound on memory is the
 // callers' (message size limit times concurrent sessions). A batch that fails leaves RocksDB
 // in its background-error state; the next batch first asks RocksDB to resume.

@@ -9,11 +9,12 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 build_deps=(
   build-essential cmake pkg-config ninja-build
   libuv1-dev libc-ares-dev libssl-dev libopendkim-dev librocksdb-dev
-  catch2 libtomlplusplus-dev libcrypt-dev libpsl-dev libopendmarc-dev
+  catch2 libtomlplusplus-dev libcrypt-dev libpsl-dev libopendmarc-dev nlohmann-json3-dev
+  libcurl4-openssl-dev
 )
 test_deps=(
   swaks libnet-ssleay-perl curl openssl python3 python3-yaml python3-dkim python3-dnslib python3-aiosmtpd python3-spf
-  dnsmasq-base opendkim-tools publicsuffix iproute2 getmail6 isync
+  dnsmasq-base opendkim-tools publicsuffix iproute2 getmail6 isync python3-prometheus-client
 )
 
 # Postfix supplies smtp-source/smtp-sink for tests and benchmarks; keep it unconfigured.

@@ -1,6 +1,7 @@
 #include "mta/net/connection.h"
 
 #include <openssl/err.h>
+#include <sys/un.h>
 
 #include <algorithm>
 
@@ -12,7 +13,12 @@
 namespace net {
 
 struct Connection::Io {
-  uv_tcp_t tcp{};
+  // The same code serves both: libuv treats either as a uv_stream_t.
+  union Socket {
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;  // unix-domain socket
+  } socket{};
+  bool unix_socket = false;
   uv_timer_t timer{};  // the connect timeout, later the close deadline
   uv_write_t write_req{};
   uv_shutdown_t shutdown_req{};
@@ -30,10 +36,14 @@ struct ConnectionAccess {
   using State = Connection::State;
 
   static Connection& of(void* handle_data) { return *static_cast<Connection*>(handle_data); }
-  static uv_stream_t* stream(Connection& c) { return reinterpret_cast<uv_stream_t*>(&c.io_->tcp); }
+  static uv_stream_t* stream(Connection& c) {
+    return reinterpret_cast<uv_stream_t*>(&c.io_->socket);
+  }
   static uv_handle_t* handle(auto* h) { return reinterpret_cast<uv_handle_t*>(h); }
 
-  static Connection* make(Loop& loop) { return new Connection(loop); }
+  static Connection* make(Loop& loop, bool unix_socket) {
+    return new Connection(loop, unix_socket);
+  }
   static void take_turn(Connection& c) { c.take_turn(); }
 
   static void on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
@@ -123,10 +133,17 @@ struct ConnectionAccess {
   // The socket is connected: note both ends (getpeername fails once the peer is gone).
   static void opened(Connection& c) {
     c.state_ = State::kOpen;
+    if (c.io_->unix_socket) {
+      c.peer_ip_ = Connection::kUnixPeer;
+      char path[sizeof(sockaddr_un::sun_path) + 1] = {};
+      size_t len = sizeof path;
+      if (uv_pipe_getsockname(&c.io_->socket.pipe, path, &len) == 0) c.local_ip_.assign(path, len);
+      return;
+    }
     // Replies are already coalesced per loop iteration; Nagle would only delay them.
-    uv_tcp_nodelay(&c.io_->tcp, 1);
-    read_endpoint(uv_tcp_getpeername, &c.io_->tcp, c.peer_ip_, c.peer_port_);
-    read_endpoint(uv_tcp_getsockname, &c.io_->tcp, c.local_ip_, c.local_port_);
+    uv_tcp_nodelay(&c.io_->socket.tcp, 1);
+    read_endpoint(uv_tcp_getpeername, &c.io_->socket.tcp, c.peer_ip_, c.peer_port_);
+    read_endpoint(uv_tcp_getsockname, &c.io_->socket.tcp, c.local_ip_, c.local_port_);
   }
 };
 
@@ -141,7 +158,7 @@ void run_connection_turns(Loop::Impl& loop) {
 
 core::Result<Connection*> accept_connection(Loop& loop, uv_stream_t* server,
                                             const std::shared_ptr<TlsContext>& implicit_tls) {
-  Connection* c = ConnectionAccess::make(loop);
+  Connection* c = ConnectionAccess::make(loop, server->type == UV_NAMED_PIPE);
   if (const int rc = uv_accept(server, ConnectionAccess::stream(*c)); rc < 0) {
     c->abort();  // no handler yet: it just goes away
     return core::Status::io(std::string("accept: ") + uv_strerror(rc));
@@ -168,11 +185,16 @@ std::string tls_error_text(SSL* ssl, int ssl_error) {
 
 }  // namespace
 
-Connection::Connection(Loop& loop) : loop_(loop), io_(std::make_unique<Io>()) {
+Connection::Connection(Loop& loop, bool unix_socket) : loop_(loop), io_(std::make_unique<Io>()) {
   Loop::Impl& impl = loop.impl();
-  uv_tcp_init(&impl.uv, &io_->tcp);
+  io_->unix_socket = unix_socket;
+  if (unix_socket) {
+    uv_pipe_init(&impl.uv, &io_->socket.pipe, 0);
+  } else {
+    uv_tcp_init(&impl.uv, &io_->socket.tcp);
+  }
   uv_timer_init(&impl.uv, &io_->timer);
-  io_->tcp.data = this;
+  Access::stream(*this)->data = this;
   io_->timer.data = this;
   open_handles_ = 2;
   impl.connections.insert(this);
@@ -195,11 +217,11 @@ void Connection::connect(Loop& loop, const std::string& ip, uint16_t port, int t
     });
     return;
   }
-  Connection* c = Access::make(loop);
+  Connection* c = Access::make(loop, false);
   c->connect_target_ = target;
   c->connect_timeout_ms_ = timeout_ms;
   c->on_connect_ = std::move(done);
-  const int rc = uv_tcp_connect(&c->io_->connect_req, &c->io_->tcp,
+  const int rc = uv_tcp_connect(&c->io_->connect_req, &c->io_->socket.tcp,
                                 reinterpret_cast<const sockaddr*>(&addr), Access::on_connect);
   if (rc < 0) {
     c->close_reason_ = uv_strerror(rc);
@@ -446,7 +468,7 @@ void Connection::abort() {
   // Pending write, shutdown and connect requests end with UV_ECANCELED before the close
   // callbacks; the Connection lives until the last of those.
   uv_timer_stop(&io_->timer);
-  uv_close(Access::handle(&io_->tcp), Access::on_close);
+  uv_close(Access::handle(Access::stream(*this)), Access::on_close);
   uv_close(Access::handle(&io_->timer), Access::on_close);
 }
 
@@ -496,7 +518,7 @@ bool Connection::tls_peer_verified() const {
 size_t Connection::pending_write_bytes() const {
   const size_t in_libuv =
       write_in_flight_
-          ? uv_stream_get_write_queue_size(reinterpret_cast<const uv_stream_t*>(&io_->tcp))
+          ? uv_stream_get_write_queue_size(reinterpret_cast<const uv_stream_t*>(&io_->socket))
           : 0;
   return out_.size() + plain_out_.size() + in_libuv;
 }

@@ -1,7 +1,8 @@
 #pragma once
-// Connection: one TCP connection (accepted by a Listener, or made by connect()) with an
-// optional TLS layer on memory BIOs: bytes from the socket go into OpenSSL's read BIO,
-// SSL_read yields plaintext, and what SSL writes is drained from the write BIO to the socket.
+// Connection: one TCP connection (accepted by a Listener, or made by connect()) or one
+// unix-domain connection (accepted by a Listener on a path), with an optional TLS layer on
+// memory BIOs: bytes from the socket go into OpenSSL's read BIO, SSL_read yields plaintext, and
+// what SSL writes is drained from the write BIO to the socket.
 //
 // Lifetime: the Connection owns itself. After close() or abort() -- or a read error, EOF,
 // write error, failed handshake -- the libuv handles close; once their close callbacks have
@@ -58,6 +59,9 @@ class Connection {
     virtual ~Handler() = default;
   };
 
+  // peer_ip() of a unix-domain connection (its local_ip() is the socket's path).
+  static constexpr std::string_view kUnixPeer = "unix";
+
   // Graceful close waits this long for the peer to take pending bytes, then aborts.
   static constexpr int kCloseTimeoutMs = 30'000;
 
@@ -90,6 +94,7 @@ class Connection {
 
   Loop& loop() const { return loop_; }
   const std::string& peer_ip() const { return peer_ip_; }  // IPv4-mapped shown as IPv4
+  bool is_unix_socket() const { return peer_ip_ == kUnixPeer; }
   uint16_t peer_port() const { return peer_port_; }
   const std::string& local_ip() const { return local_ip_; }
   uint16_t local_port() const { return local_port_; }
@@ -117,7 +122,7 @@ class Connection {
   // kNone -> kHandshaking -> kActive | kFailed.
   enum class Tls { kNone, kHandshaking, kActive, kFailed };
 
-  explicit Connection(Loop& loop);
+  Connection(Loop& loop, bool unix_socket);
   ~Connection();
 
   void on_bytes(std::string_view bytes);

@@ -143,7 +143,23 @@ core::Result<detail::X509Ptr> make_certificate(EVP_PKEY* key, const std::string&
 
 }  // namespace
 
-TlsContext::~TlsContext() { SSL_CTX_free(ctx_); }
+TlsContext::~TlsContext() {
+  SSL_CTX_free(ctx_);
+  for (ssl_ctx_st* old : retired_) SSL_CTX_free(old);
+}
+
+ssl_ctx_st* TlsContext::native() const {
+  std::lock_guard lock(mu_);
+  return ctx_;
+}
+
+void TlsContext::adopt(TlsContext& fresh) {
+  if (&fresh == this) return;
+  std::scoped_lock lock(mu_, fresh.mu_);
+  SSL_CTX_up_ref(fresh.ctx_);
+  retired_.push_back(ctx_);
+  ctx_ = fresh.ctx_;
+}
 
 core::Result<std::shared_ptr<TlsContext>> TlsContext::server(const std::string& cert_pem_file,
                                                              const std::string& key_pem_file) {

@@ -15,6 +15,7 @@
 // means making a new context for new connections.
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -39,14 +40,22 @@ class TlsContext {
 
   bool is_server() const { return server_; }
   bool verify_peer() const { return verify_peer_; }
-  // net-internal: the OpenSSL context, for SSL_new().
-  ssl_ctx_st* native() const { return ctx_; }
+  // net-internal: the OpenSSL context, for SSL_new(). Valid as long as this TlsContext.
+  ssl_ctx_st* native() const;
+
+  // Reload: connections started from now on use `fresh`'s certificate and key (of the same
+  // kind: both server contexts). Connections already running keep theirs. The replaced
+  // OpenSSL contexts are kept until this TlsContext goes (a few KiB per reload), so a
+  // pointer native() gave out never dangles. Any thread.
+  void adopt(TlsContext& fresh);
 
  private:
   TlsContext(ssl_ctx_st* ctx, bool server, bool verify_peer)
       : ctx_(ctx), server_(server), verify_peer_(verify_peer) {}
 
-  ssl_ctx_st* ctx_;
+  mutable std::mutex mu_;
+  ssl_ctx_st* ctx_;                      // guarded by mu_
+  std::vector<ssl_ctx_st*> retired_;     // guarded by mu_
   bool server_;
   bool verify_peer_;
 };

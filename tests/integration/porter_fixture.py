@@ -16,6 +16,7 @@ Tests must be independent: each server has its own directory and ports, because 
 the test files in parallel.
 """
 
+import json
 import os
 import re
 import shutil
@@ -99,12 +100,15 @@ class QueueEntry:
         self.state = state
         self.sender = sender
         self.recipients = recipients
+        self.replies = {}  # recipient -> the last reply listed under the message (deferred)
 
     def __repr__(self):
         return "QueueEntry(%s %s <%s> -> %s)" % (self.id, self.state, self.sender, self.recipients)
 
 
 _LIST_LINE = re.compile(r"^(\S{16})\s+(\S+)\s+(\d+)\s+(\S+)\s+<([^>]*)> ->(.*)$")
+# Under a message, one indented line per pending recipient with a last reply.
+_REPLY_LINE = re.compile(r"^\s+<([^>]*)>: (.*)$")
 
 
 def parse_queue_list(text):
@@ -116,6 +120,10 @@ def parse_queue_list(text):
         raise AssertionError("queue list has no count line:\n" + text)
     entries = []
     for line in lines[1:-1]:
+        rm = _REPLY_LINE.match(line)
+        if rm and entries:
+            entries[-1].replies[rm.group(1)] = rm.group(2)
+            continue
         lm = _LIST_LINE.match(line)
         if not lm:
             raise AssertionError("cannot parse queue list line: %r" % line)
@@ -169,6 +177,8 @@ class PorterServer:
     """
 
     _all = []  # every server made, so a failing test can show their logs
+    # The log line that says the daemon is up (a test with [log] format = "json" changes it).
+    started_pattern = r" started "
 
     def __init__(self, name, roles=("submission", "submissions", "relay"), tls=True,
                  settings=None, users=()):
@@ -254,7 +264,7 @@ class PorterServer:
                                      stderr=self._log_file, cwd=self.dir)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if re.search(r" started ", self.log_text()[self._log_offset:]):
+            if re.search(self.started_pattern, self.log_text()[self._log_offset:]):
                 return True
             if self.proc.poll() is not None:
                 self._log_file.close()
@@ -362,6 +372,31 @@ class PorterServer:
 
     def queue_cat(self, qid):
         return self.cli("queue", "cat", qid).stdout
+
+    def admin_socket(self):
+        """The admin API's Unix socket (the default [admin] socket, in data_dir)."""
+        return os.path.join(self.data_dir, "admin.sock")
+
+    def api(self, method, path, token=None, tcp_port=None):
+        """One raw admin API request with curl (over the Unix socket, or TCP on 127.0.0.1 when
+        `tcp_port` is given); returns (HTTP status, body bytes)."""
+        args = ["curl", "-sS", "--max-time", "30", "-X", method, "-o", "-",
+                "-w", "\n%{http_code}"]
+        if token is not None:
+            args += ["-H", "Authorization: Bearer " + token]
+        if tcp_port is None:
+            args += ["--unix-socket", self.admin_socket(), "http://porter" + path]
+        else:
+            args += ["http://127.0.0.1:%d%s" % (tcp_port, path)]
+        r = subprocess.run(args, capture_output=True, timeout=40)
+        if r.returncode != 0:
+            raise AssertionError("curl %s %s failed: %s" % (method, path, r.stderr.decode()))
+        body, _, code = r.stdout.rpartition(b"\n")
+        return int(code), body
+
+    def cli_json(self, *args):
+        """A CLI verb with --json, its output parsed."""
+        return json.loads(self.cli(*(list(args) + ["--json"])).stdout)
 
     def messages_containing(self, needle):
         """IDs of queued messages whose stored bytes contain `needle` (bytes)."""

@@ -151,3 +151,70 @@ TEST_CASE("config: policy errors name the key", "[mta][unit]") {
   REQUIRE_FALSE(c);
   CHECK_THAT(c.status().message(), Catch::StartsWith(expected));
 }
+
+TEST_CASE("config: admin API, logs and shutdown", "[mta][unit]") {
+  SECTION("defaults: a socket in data_dir, no TCP, text logs on stderr") {
+    auto c = load_config_string(kListener + "[server]\ndata_dir = \"/srv/p\"\n", "t.toml");
+    REQUIRE(c);
+    CHECK(mta::admin_socket_path(*c) == "/srv/p/admin.sock");
+    CHECK(c->admin_socket_mode == 0600);
+    CHECK(c->admin_listen.empty());
+    CHECK_FALSE(c->log_json);
+    CHECK(c->log_file.empty());
+    CHECK(c->shutdown_grace_s == 30);
+  }
+  SECTION("values are read") {
+    auto c = load_config_string(
+        kListener +
+            "[server]\nshutdown_grace_s = 5\n[log]\nformat = \"json\"\nfile = \"/var/log/p.log\"\n"
+            "[admin]\nsocket = \"/run/porter/admin.sock\"\nsocket_mode = \"0660\"\n"
+            "listen = \"127.0.0.1:8025\"\ntoken_file = \"/etc/porter/token\"\n",
+        "t.toml");
+    REQUIRE(c);
+    CHECK(c->shutdown_grace_s == 5);
+    CHECK(c->log_json);
+    CHECK(c->log_file == "/var/log/p.log");
+    CHECK(mta::admin_socket_path(*c) == "/run/porter/admin.sock");
+    CHECK(c->admin_socket_mode == 0660);
+    CHECK(c->admin_listen == "127.0.0.1:8025");
+  }
+  SECTION("an empty socket turns the socket off") {
+    auto c = load_config_string(kListener + "[admin]\nsocket = \"\"\n", "t.toml");
+    REQUIRE(c);
+    CHECK(mta::admin_socket_path(*c).empty());
+  }
+}
+
+TEST_CASE("config: admin and log errors name the key", "[mta][unit]") {
+  auto [text, expected] = GENERATE(table<std::string, std::string>({
+      {kListener + "[admin]\nlisten = \"0.0.0.0:8025\"\ntoken_file = \"/t\"\n",
+       "t.toml:5: admin.listen: must be a loopback address"},
+      {kListener + "[admin]\nlisten = \"127.0.0.1:8025\"\n",
+       "t.toml:5: admin.listen: a TCP admin listener needs admin.token_file"},
+      {kListener + "[admin]\nsocket_mode = \"0644x\"\n", "t.toml:5: admin.socket_mode: must be"},
+      {kListener + "[admin]\nsocket_mode = \"0066\"\n", "t.toml:5: admin.socket_mode: must be"},
+      {kListener + "[log]\nformat = \"xml\"\n", "t.toml:5: log.format: must be"},
+      {kListener + "[server]\nshutdown_grace_s = -1\n", "t.toml:5: server.shutdown_grace_s: must be"},
+  }));
+  auto c = load_config_string(text, "t.toml");
+  REQUIRE_FALSE(c);
+  INFO(c.status().message());
+  CHECK(c.status().message().rfind(expected, 0) == 0);
+}
+
+TEST_CASE("config: admin.listen must be a loopback address with a port", "[mta][unit]") {
+  auto listen = GENERATE(as<std::string>{}, "127.0.0.1:99999", "127.0.0.1:0", "127.example.com:8025",
+                         "10.0.0.1:8025", "[::2]:8025", "127.0.0.1", "127.0.0.1:80x");
+  auto c = load_config_string(
+      kListener + "[admin]\nlisten = \"" + listen + "\"\ntoken_file = \"/t\"\n", "t.toml");
+  INFO(listen);
+  REQUIRE_FALSE(c);
+  CHECK(c.status().message().rfind("t.toml:5: admin.listen: must be a loopback", 0) == 0);
+}
+
+TEST_CASE("config: admin.listen accepts loopback addresses", "[mta][unit]") {
+  auto listen = GENERATE(as<std::string>{}, "127.0.0.1:8025", "127.0.0.2:1", "[::1]:65535");
+  INFO(listen);
+  CHECK(load_config_string(
+      kListener + "[admin]\nlisten = \"" + listen + "\"\ntoken_file = \"/t\"\n", "t.toml"));
+}

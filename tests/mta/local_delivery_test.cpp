@@ -72,7 +72,7 @@ struct Local {
                        std::optional<int64_t> due_by = std::nullopt) {
     std::vector<size_t> all;
     for (size_t i = 0; i < r.envelope.recipients.size(); ++i) all.push_back(i);
-    LocalDelivery::Plan plan = local.plan(r, all);
+    LocalDelivery::Plan plan = local.plan(recipients, r, all);
     auto appends = local.prepare(r, plan, clock.now_ms());
     queue::Writer::Fill fill;
     if (appends) fill = [appends](rocksdb::WriteBatch& b) { appends->stage(b); };
@@ -141,7 +141,7 @@ struct Local {
   policy::UserDb users;
   policy::LocalRecipients recipients;
   mta::mailbox::Store store{*db, clock};
-  LocalDelivery local{recipients, store, *db};
+  LocalDelivery local{store, *db};
 };
 
 core::Address addr(const char* s) { return core::parse_mailbox(s, true).value(); }

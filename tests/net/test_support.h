@@ -12,12 +12,14 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <future>
 #include <memory>
@@ -81,6 +83,7 @@ struct Events {
   std::string tls_cipher;
   std::string peer_ip;
   uint16_t peer_port = 0;
+  std::string local_ip;
   uint16_t local_port = 0;
   int closed = 0;
   std::string close_reason;
@@ -146,6 +149,7 @@ class EchoHandler final : public RecordingHandler {
     events_->update([&] {
       events_->peer_ip = conn->peer_ip();
       events_->peer_port = conn->peer_port();
+      events_->local_ip = conn->local_ip();
       events_->local_port = conn->local_port();
     });
     conn->set_handler(this);
@@ -236,10 +240,24 @@ class EchoServer {
     });
     REQUIRE(port_ != 0);
   }
+  // On a unix-domain socket instead; port() is then 0.
+  EchoServer(LoopThread& lt, UnixSocket socket) : lt_(lt), events_(std::make_shared<Events>()) {
+    const core::Status s = lt_.call([&] {
+      listener_ = std::make_unique<Listener>(
+          lt_.loop, socket, false, nullptr,
+          [events = events_](Connection* c) { new EchoHandler(c, events, nullptr); });
+      return listener_->listen();
+    });
+    REQUIRE(s.is_ok());
+  }
   ~EchoServer() {
     lt_.call([&] { listener_.reset(); });
   }
   uint16_t port() const { return port_; }
+  // Stops accepting (a unix socket's file goes) while connections live on.
+  void close() {
+    lt_.call([&] { listener_->close(); });
+  }
   // One Events for all connections: the tests open one at a time.
   Events& events() { return *events_; }
   std::shared_ptr<Events> shared_events() { return events_; }
@@ -264,6 +282,19 @@ class Client {
     addr.sin_family = AF_INET;
     addr.sin_port = htons(port);
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  }
+  // To a unix-domain socket.
+  explicit Client(const std::string& path) {
+    fd_ = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    REQUIRE(fd_ >= 0);
+    timeval tv{5, 0};
+    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    REQUIRE(path.size() < sizeof addr.sun_path);
+    std::memcpy(addr.sun_path, path.data(), path.size());
     REQUIRE(::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
   }
   ~Client() {

@@ -121,6 +121,26 @@ struct Queue {
     return r;
   }
 
+  // Runs an asynchronous scheduler call and waits for its answer.
+  template <typename R, typename Start>
+  R await(Start start) {
+    std::promise<R> p;
+    start([&](R r) { p.set_value(std::move(r)); });
+    return p.get_future().get();
+  }
+  core::Result<size_t> flush(queue::FlushScope scope) {
+    return await<core::Result<size_t>>([&](auto cb) { scheduler->flush(scope, cb); });
+  }
+  core::Result<bool> hold(const std::string& id) {
+    return await<core::Result<bool>>([&](auto cb) { scheduler->hold(id, cb); });
+  }
+  core::Result<bool> release_held(const std::string& id) {
+    return await<core::Result<bool>>([&](auto cb) { scheduler->release_held(id, cb); });
+  }
+  core::Status remove(const std::string& id) {
+    return await<core::Status>([&](auto cb) { scheduler->remove(id, cb); });
+  }
+
   MessageRecord record(const std::string& id) {
     auto r = queue::get(*db, id);
     INFO(r.status().to_string());
@@ -233,7 +253,7 @@ TEST_CASE("scheduler: held messages and stale entries are passed over, stale one
   CHECK(q.schedule() == std::vector<std::string>{queue::schedule_key(kStart, live),
                                                  queue::schedule_key(kStart + kHour, moved.id)});
   CHECK(q.record(held.id).state == MessageState::kHeld);  // records are left alone
-  CHECK(q.scheduler->flush(held.id).status().kind() == Kind::kInvalid);
+  CHECK(q.flush({held.id, {}}).status().kind() == Kind::kInvalid);
   CHECK(q.next_due() == kStart + kHour);
   CHECK(q.take(kStart + kHour) == std::vector<std::string>{moved.id});
 }
@@ -455,14 +475,14 @@ TEST_CASE("scheduler: flush makes deferred mail due now", "[queue][unit]") {
   const int64_t now = q.clock.now_ms();
   REQUIRE(q.take(now) == std::vector<std::string>{fresh});  // leased: nothing to flush there
 
-  auto n = q.scheduler->flush(two);
+  auto n = q.flush({two, {}});
   REQUIRE(n.is_ok());
   CHECK(*n == 1);
   CHECK(q.record(two).next_attempt_ms == now);
   CHECK(q.record(two).state == MessageState::kDeferred);
   CHECK(q.take(now) == std::vector<std::string>{two});
 
-  n = q.scheduler->flush(std::nullopt);
+  n = q.flush({});
   REQUIRE(n.is_ok());
   CHECK(*n == 1);  // `two` and `fresh` are leased
   CHECK(q.take(now) == std::vector<std::string>{one});
@@ -470,8 +490,168 @@ TEST_CASE("scheduler: flush makes deferred mail due now", "[queue][unit]") {
                                                  queue::schedule_key(now, two),
                                                  queue::schedule_key(now, fresh)});
 
-  n = q.scheduler->flush(std::nullopt);
+  n = q.flush({});
   REQUIRE(n.is_ok());
   CHECK(*n == 0);
-  CHECK(q.scheduler->flush(q.ids.next(now)).status().kind() == Kind::kNotFound);
+  CHECK(q.flush({q.ids.next(now), {}}).status().kind() == Kind::kNotFound);
+}
+
+TEST_CASE("scheduler: a held message is never taken, and is due at once when released",
+          "[queue][unit]") {
+  Queue q;
+  const std::string id = q.enqueue(2, {"body"}, kStart);
+  const std::string other = q.enqueue(1, {"other"}, kStart + kMinute);
+
+  SECTION("never tried: active again") {
+    REQUIRE(q.hold(id).value());
+    CHECK(q.record(id).state == MessageState::kHeld);
+    CHECK(q.record(id).next_attempt_ms == kStart);  // when it would have gone
+    CHECK(q.schedule() == std::vector<std::string>{queue::schedule_key(kStart + kMinute, other)});
+    CHECK_FALSE(q.hold(id).value());  // held already: nothing to do
+    CHECK_FALSE(q.scheduler->is_leased(id));
+
+    // Its due time passes, and then some: only the other message is taken.
+    q.clock.advance_ms(kDay);
+    CHECK(q.next_due() == kStart + kMinute);
+    CHECK(q.take(q.clock.now_ms()) == std::vector<std::string>{other});
+    CHECK(q.take(q.clock.now_ms()).empty());
+    CHECK(q.flush({id, {}}).status().kind() == Kind::kInvalid);
+
+    REQUIRE(q.release_held(id).value());
+    const MessageRecord r = q.record(id);
+    CHECK(r.state == MessageState::kActive);
+    CHECK(r.next_attempt_ms == q.clock.now_ms());
+    CHECK_FALSE(q.release_held(id).value());  // not held: nothing to do
+    CHECK(q.take(q.clock.now_ms()) == std::vector<std::string>{id});
+  }
+  SECTION("tried before: deferred again, with its attempts") {
+    REQUIRE(q.take(kStart) == std::vector<std::string>{id});
+    q.settle_ok(id, {deferred(0), delivered(1)});
+    REQUIRE(q.hold(id).value());
+    q.clock.advance_ms(kHour);
+    CHECK(q.take(q.clock.now_ms()) == std::vector<std::string>{other});
+    REQUIRE(q.release_held(id).value());
+    const MessageRecord r = q.record(id);
+    CHECK(r.state == MessageState::kDeferred);
+    CHECK(r.status[0].attempts == 1);
+    CHECK(r.status[1].state == RecipientState::kDelivered);
+    CHECK(q.take(q.clock.now_ms()) == std::vector<std::string>{id});
+  }
+}
+
+TEST_CASE("scheduler: administrator changes refuse unknown and leased messages", "[queue][unit]") {
+  Queue q;
+  const std::string id = q.enqueue(1, {"body"}, kStart);
+  const std::string unknown = q.ids.next(kStart);
+
+  SECTION("unknown") {
+    CHECK(q.hold(unknown).status().kind() == Kind::kNotFound);
+    CHECK(q.release_held(unknown).status().kind() == Kind::kNotFound);
+    CHECK(q.remove(unknown).kind() == Kind::kNotFound);
+    CHECK(q.scheduler->take(unknown).status().kind() == Kind::kNotFound);
+  }
+  SECTION("leased: being delivered now") {
+    REQUIRE(q.take(kStart) == std::vector<std::string>{id});
+    const MessageRecord before = q.record(id);
+    const auto h = q.hold(id);
+    CHECK(h.status().kind() == Kind::kTemporary);
+    CHECK_THAT(h.status().message(), Catch::Contains("being delivered now; try again"));
+    CHECK(q.release_held(id).status().kind() == Kind::kTemporary);
+    CHECK(q.remove(id).kind() == Kind::kTemporary);
+    CHECK(q.scheduler->take(id).status().kind() == Kind::kTemporary);
+    CHECK(q.record(id) == before);
+    // The attempt settles as usual afterwards.
+    CHECK(q.settle_ok(id, {delivered(0)}).finished);
+  }
+}
+
+TEST_CASE("scheduler: remove deletes the record, every body chunk and the schedule entry",
+          "[queue][unit]") {
+  Queue q;
+  const std::string keep = q.enqueue(1, {"keep"}, kStart);
+  const std::string id =
+      q.enqueue(2, {std::string(5000, 'a'), std::string(9000, 'b'), "c"}, kStart + 5);
+  REQUIRE(q.keys(Family::kBodies).size() == 4);
+  const bool held = GENERATE(false, true);
+  if (held) REQUIRE(q.hold(id).value());
+
+  REQUIRE(q.remove(id).is_ok());
+  CHECK_FALSE(q.exists(id));
+  CHECK(q.keys(Family::kBodies) == std::vector<std::string>{queue::body_key(keep, 0)});
+  CHECK(q.keys(Family::kEnvelopes) == std::vector<std::string>{keep});
+  CHECK(q.schedule() == std::vector<std::string>{queue::schedule_key(kStart, keep)});
+  CHECK(q.remove(id).kind() == Kind::kNotFound);
+  CHECK(q.take(kStart + kDay) == std::vector<std::string>{keep});
+}
+
+TEST_CASE("scheduler: take leases one message by ID, held included, for a bounce",
+          "[queue][unit]") {
+  Queue q;
+  const std::string id = q.enqueue(2, {"body"}, kStart + kHour);  // not due yet
+  REQUIRE(q.hold(id).value());
+  auto r = q.scheduler->take(id);
+  REQUIRE(r.is_ok());
+  CHECK(r->state == MessageState::kHeld);
+  CHECK(q.scheduler->is_leased(id));
+  const SettleResult s = q.settle_ok(id, {failed(0), failed(1)});
+  CHECK(s.finished);
+  CHECK_FALSE(q.exists(id));
+  CHECK(q.keys(Family::kBodies).empty());
+  CHECK(q.schedule().empty());
+}
+
+TEST_CASE("scheduler: a change in flight leases its message until it commits", "[queue][unit]") {
+  Queue q;
+  const std::string id = q.enqueue(1, {"body"}, kStart);
+  // Hold the writer inside a batch, so that the hold waits behind it.
+  std::promise<void> go;
+  std::shared_future<void> gate = go.get_future().share();
+  std::promise<void> entered;
+  q.writer->submit(
+      [&](rocksdb::WriteBatch&) {
+        entered.set_value();
+        gate.wait();
+      },
+      [](core::Status) {});
+  entered.get_future().wait();
+  std::promise<core::Result<bool>> held;
+  q.scheduler->hold(id, [&](core::Result<bool> r) { held.set_value(std::move(r)); });
+  CHECK(q.scheduler->is_leased(id));
+  CHECK(q.take(kStart).empty());  // the old version is not handed to delivery
+  go.set_value();
+  REQUIRE(held.get_future().get().value());
+  CHECK_FALSE(q.scheduler->is_leased(id));
+  CHECK(q.take(kStart + kDay).empty());
+}
+
+TEST_CASE("scheduler: flush by domain moves messages with a pending recipient there",
+          "[queue][unit]") {
+  Queue q;
+  auto enqueue_to = [&](std::vector<std::string> domains) {
+    core::Envelope e = make_envelope(0);
+    for (const auto& d : domains) e.recipients.push_back({{"user", d}, 0, ""});
+    const std::string id = q.ids.next(kStart);
+    REQUIRE(q.commit_new(queue::NewMessage{id, e, {"body"}, kStart}).is_ok());
+    return id;
+  };
+  const std::string a = enqueue_to({"a.example"});
+  const std::string ab = enqueue_to({"b.example", "a.example"});
+  const std::string a_done = enqueue_to({"a.example", "b.example"});
+  const std::string b = enqueue_to({"b.example"});
+  REQUIRE(q.take(kStart).size() == 4);
+  q.settle_ok(a, {deferred(0)});
+  q.settle_ok(ab, {deferred(0), deferred(1)});
+  q.settle_ok(a_done, {delivered(0), deferred(1)});  // a.example no longer waits here
+  q.settle_ok(b, {deferred(0)});
+  q.clock.advance_ms(10);
+  const int64_t now = q.clock.now_ms();
+
+  auto n = q.flush({std::nullopt, "A.EXAMPLE"});
+  REQUIRE(n.is_ok());
+  CHECK(*n == 2);
+  CHECK(q.take(now) == std::vector<std::string>{a, ab});
+  CHECK(q.flush({a_done, "a.example"}).value() == 0);
+  CHECK(q.flush({a_done, "b.example"}).value() == 1);
+  CHECK(q.flush({std::nullopt, "c.example"}).value() == 0);
+  CHECK(q.take(now) == std::vector<std::string>{a_done});
 }
