@@ -83,7 +83,7 @@ round() {  # name with_lister
   if [ "$2" = 1 ]; then
     (while :; do
        s=$(date +%s.%N)
-       "$PORTER" queue list --json --limit 100000 --config "$W/porter.toml" >/dev/null || true
+       "$PORTER" queue list --json --limit 100000 --config "$W/porter.toml" >/dev/null 2>&1 || true
        echo "$s $(date +%s.%N)" >>"$W/lists"
      done) &
     LISTER=$!

@@ -34,8 +34,12 @@ void append_number(std::string& out, double v) {
   } else if (std::isinf(v)) {
     out += v > 0 ? "+Inf" : "-Inf";
   } else {
-    char buf[32];
-    const auto r = std::to_chars(buf, buf + sizeof buf, v);  // shortest exact round trip
+    // Whole numbers (every counter) in plain digits, as people and grep expect them: the
+    // shortest round trip would write 100000 as "1e+05". Others: the shortest exact form.
+    char buf[400];
+    const bool whole = std::fabs(v) < 9007199254740992.0 && v == std::trunc(v);
+    const auto r = whole ? std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed)
+                         : std::to_chars(buf, buf + sizeof buf, v);
     out.append(buf, r.ptr);
   }
 }

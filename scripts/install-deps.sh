@@ -15,6 +15,7 @@ build_deps=(
 test_deps=(
   swaks libnet-ssleay-perl curl openssl python3 python3-yaml python3-dkim python3-dnslib python3-aiosmtpd python3-spf
   dnsmasq-base opendkim-tools publicsuffix iproute2 getmail6 isync python3-prometheus-client
+  systemd
 )
 
 # Postfix supplies smtp-source/smtp-sink for tests and benchmarks; keep it unconfigured.

@@ -157,3 +157,14 @@ TEST_CASE("unit: metrics process-wide registry is one object", "[core][unit]") {
 }
 
 }  // namespace
+
+TEST_CASE("unit: metrics write whole numbers in plain digits", "[core][unit]") {
+  core::Registry r;
+  r.counter("big_total", "a large count").with({}).inc(100000);
+  r.gauge("huge", "beyond 2^53 and fractions").with({}).set(1e300);
+  r.gauge("ratio", "a fraction").with({}).set(0.25);
+  const std::string text = core::render_prometheus(r);
+  CHECK_THAT(text, Catch::Contains("big_total 100000\n"));
+  CHECK_THAT(text, Catch::Contains("huge 1e+300\n"));
+  CHECK_THAT(text, Catch::Contains("ratio 0.25\n"));
+}
