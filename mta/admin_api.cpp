@@ -4,12 +4,14 @@
 
 #include <fstream>
 #include <optional>
+#include <stdexcept>
 #include <string_view>
 
 #include <nlohmann/json.hpp>
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/address.h"
 #include "core/queue_id.h"
 #include "mta/metrics.h"
 #include "mta/net/worker.h"
@@ -59,6 +61,16 @@ bool match(std::string_view pattern, std::string_view path, std::string& id) {
   return pattern.empty() && path.empty();
 }
 
+// The scope and address parameters of a suppression change; an error names the parameter.
+core::Result<std::pair<std::string, std::string>> suppression_target(const http::Request& r) {
+  const auto address = r.query_param("address");
+  if (!address) return core::Status::invalid("address: required");
+  auto parsed = core::parse_mailbox(*address, true);
+  if (!parsed) return core::Status::invalid("address: " + parsed.status().message());
+  return std::make_pair(std::string(r.query_param("scope").value_or("")),
+                        queue::suppression_address(*parsed));
+}
+
 }  // namespace
 
 struct AdminApi::Call {
@@ -86,6 +98,9 @@ const AdminApi::RouteEntry AdminApi::kRoutes[] = {
     {"POST", "/v1/queue/{id}/retry", &AdminApi::retry},
     {"POST", "/v1/queue/{id}/bounce", &AdminApi::bounce},
     {"DELETE", "/v1/queue/{id}", &AdminApi::remove},
+    {"GET", "/v1/suppression", &AdminApi::suppression_list},
+    {"POST", "/v1/suppression", &AdminApi::suppression_add},
+    {"DELETE", "/v1/suppression", &AdminApi::suppression_remove},
     {"GET", "/v1/route", &AdminApi::route},
     {"POST", "/v1/reload", &AdminApi::reload},
     {"GET", "/metrics", &AdminApi::metrics},
@@ -257,6 +272,88 @@ void AdminApi::route(Call& c) {
   auto s = explain_route(q, rt, *dns_->resolver,
                          [c](json out) { c.answer(http::json(200, out)); });
   if (!s) c.answer(error(400, s.message()));
+}
+
+void AdminApi::suppression_list(Call& c) {
+  std::optional<std::string> scope, after;
+  size_t limit = 1000;
+  for (const auto& [key, value] : c.request.query_params) {
+    if (key == "scope") {
+      scope = value;
+    } else if (key == "after") {
+      after = value;
+    } else if (key == "limit") {
+      char* end = nullptr;
+      limit = std::strtoul(value.c_str(), &end, 10);
+      if (value.empty() || *end || limit == 0 || limit > 100000)
+        return c.answer(error(400, "limit: must be a number from 1 to 100000"));
+    } else {
+      return c.answer(error(400, key + ": unknown parameter"));
+    }
+  }
+  off_loop(c, [&list = ctx_.suppressions, scope, after, limit] {
+    json items = json::array();
+    std::string last_key;
+    auto n = list.list(scope ? std::optional<std::string_view>(*scope) : std::nullopt, after,
+                       limit, core::SystemClock().now_ms(), [&](const queue::Suppression& s) {
+                         items.push_back(json{{"scope", s.scope},
+                                              {"address", s.address},
+                                              {"reason", s.reason},
+                                              {"source", s.source},
+                                              {"added_ms", s.added_ms},
+                                              {"expires_ms", s.expires_ms}});
+                         last_key = queue::suppression_key(s.scope, s.address);
+                         return true;
+                       });
+    if (!n) return error(500, n.status().message());
+    json out{{"suppressions", items}};
+    if (*n == limit) out["next_after"] = last_key;
+    return http::json(200, out);
+  });
+}
+
+void AdminApi::suppression_add(Call& c) {
+  auto target = suppression_target(c.request);
+  if (!target) return c.answer(error(400, target.status().message()));
+  const int64_t now = core::SystemClock().now_ms();
+  queue::Suppression s{target->first, target->second, c.param("reason"), "admin", now, 0};
+  if (s.reason.empty()) s.reason = "added by the administrator";
+  if (const std::string days = c.param("expire_days"); !days.empty()) {
+    char* end = nullptr;
+    const unsigned long d = std::strtoul(days.c_str(), &end, 10);
+    if (*end || d > 36500) return c.answer(error(400, "expire_days: must be 0 to 36500"));
+    s.expires_ms = d == 0 ? 0 : now + int64_t(d) * 86'400'000;
+  }
+  ctx_.writer.submit(
+      [&list = ctx_.suppressions, s](rocksdb::WriteBatch& b) {
+        if (auto st = list.stage_add(b, s); !st) throw std::runtime_error(st.message());
+      },
+      [c, s](core::Status st) {
+        if (!st) return c.answer(error(400, st.message()));
+        core::LogLine(core::LogLevel::kInfo, "suppressed")
+            .kv("scope", s.scope).kv("to", "<" + s.address + ">").kv("by", "admin")
+            .kv("reason", s.reason).emit();
+        c.answer(http::json(200, json{{"scope", s.scope}, {"address", s.address}, {"added", true}}));
+      });
+}
+
+void AdminApi::suppression_remove(Call& c) {
+  auto target = suppression_target(c.request);
+  if (!target) return c.answer(error(400, target.status().message()));
+  auto [scope, address] = *target;
+  auto found = ctx_.suppressions.find(scope, address, core::SystemClock().now_ms());
+  if (!found) return c.answer(error(500, found.status().message()));
+  if (!*found) return c.answer(error(404, "<" + address + "> is not suppressed in scope \"" + scope + "\""));
+  ctx_.writer.submit(
+      [&list = ctx_.suppressions, scope, address](rocksdb::WriteBatch& b) {
+        if (auto st = list.stage_remove(b, scope, address); !st) throw std::runtime_error(st.message());
+      },
+      [c, scope, address](core::Status st) {
+        if (!st) return c.answer(error(500, st.message()));
+        core::LogLine(core::LogLevel::kInfo, "unsuppressed")
+            .kv("scope", scope).kv("to", "<" + address + ">").kv("by", "admin").emit();
+        c.answer(http::json(200, json{{"scope", scope}, {"address", address}, {"removed", true}}));
+      });
 }
 
 void AdminApi::reload(Call& c) {

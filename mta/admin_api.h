@@ -15,6 +15,10 @@
 //   POST   /v1/queue/{id}/retry             due now
 //   POST   /v1/queue/{id}/bounce?reason=    fail now, with a DSN to the sender
 //   DELETE /v1/queue/{id}                   gone from disk, no notice
+//   GET    /v1/suppression?scope=&after=&limit=        suppressed recipients (all scopes
+//                                                      without scope=; "" is relay mail)
+//   POST   /v1/suppression?scope=&address=&reason=&expire_days=   add (or replace) one
+//   DELETE /v1/suppression?scope=&address=            remove one
 //   GET    /v1/route?from=&to=              the route delivery would take (route explain)
 //   POST   /v1/reload                       as SIGHUP; 422 with the reason if refused
 //   GET    /metrics                         Prometheus text format
@@ -39,11 +43,15 @@
 #include "mta/net/loop.h"
 #include "mta/runtime.h"
 #include "queue/db.h"
+#include "queue/suppression.h"
+#include "queue/writer.h"
 
 namespace mta {
 
 struct AdminContext {
   queue::Db& db;
+  queue::Writer& writer;
+  const queue::SuppressionList& suppressions;
   DeliveryService& delivery;
   RuntimeHolder& runtime;
   // Reloads the runtime (any thread; the daemon serialises reloads).
@@ -86,6 +94,9 @@ class AdminApi {
   void bounce(Call& c);
   void remove(Call& c);
   void route(Call& c);
+  void suppression_list(Call& c);
+  void suppression_add(Call& c);
+  void suppression_remove(Call& c);
   void reload(Call& c);
   void metrics(Call& c);
   // Runs `work` on the thread pool and answers with what it returns.

@@ -29,7 +29,7 @@ struct Args {
 bool takes_value(std::string_view o) {
   return o == "--sender" || o == "--recipient" || o == "--domain" || o == "--state" ||
          o == "--older-than" || o == "--newer-than" || o == "--error" || o == "--limit" ||
-         o == "--reason" || o == "--from" || o == "--to";
+         o == "--reason" || o == "--from" || o == "--to" || o == "--scope" || o == "--expire-days";
 }
 
 std::optional<Args> parse_args(const std::vector<std::string>& in) {
@@ -325,6 +325,41 @@ int per_message(Client& client, const Args& a, const std::string& verb) {
   return rc;
 }
 
+void print_suppressions(const json& j) {
+  std::printf("%-20s %-40s %-8s %s\n", "SCOPE", "ADDRESS", "SOURCE", "REASON");
+  for (const auto& s : j["suppressions"])
+    std::printf("%-20s %-40s %-8s %s\n",
+                s["scope"].get<std::string>().empty() ? "(relay)" : s["scope"].get<std::string>().c_str(),
+                s["address"].get<std::string>().c_str(), s["source"].get<std::string>().c_str(),
+                s["reason"].get<std::string>().c_str());
+  const size_t n = j["suppressions"].size();
+  std::printf("%zu suppressed address%s\n", n, n == 1 ? "" : "es");
+}
+
+int suppression_verbs(Client& client, const Args& a) {
+  const std::string verb = a.words.size() >= 2 ? a.words[1] : "";
+  auto option = [&a](const char* name) {
+    auto it = a.options.find(name);
+    return it == a.options.end() ? std::optional<std::string>() : it->second;
+  };
+  if (verb == "list" && a.words.size() == 2) {
+    Call list{"GET", "/v1/suppression", {{"limit", "100000"}}};
+    if (auto scope = option("--scope")) list.params.emplace_back("scope", *scope);
+    return show(client.call(list), a.json, print_suppressions);
+  }
+  if ((verb == "add" || verb == "remove") && a.words.size() == 3) {
+    Call change{verb == "add" ? "POST" : "DELETE", "/v1/suppression", {{"address", a.words[2]}}};
+    if (auto scope = option("--scope")) change.params.emplace_back("scope", *scope);
+    if (auto reason = option("--reason")) change.params.emplace_back("reason", *reason);
+    if (auto days = option("--expire-days")) change.params.emplace_back("expire_days", *days);
+    return show(client.call(change), a.json, [&verb](const json& j) {
+      std::printf("<%s> %s\n", j["address"].get<std::string>().c_str(),
+                  verb == "add" ? "suppressed" : "no longer suppressed");
+    });
+  }
+  return 2;
+}
+
 int queue_verbs(Client& client, const Args& a) {
   const std::string verb = a.words.size() >= 2 ? a.words[1] : "";
   if (verb == "list") {
@@ -394,6 +429,7 @@ int admin_cli(const Config& config, const std::vector<std::string>& raw) {
   Client client(config);
   const std::string& verb = a->words[0];
   if (verb == "queue") return queue_verbs(client, *a);
+  if (verb == "suppression") return suppression_verbs(client, *a);
   if (verb == "route" && a->words.size() == 2 && a->words[1] == "explain") {
     auto to = a->options.find("--to");
     if (to == a->options.end()) return 2;

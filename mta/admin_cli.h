@@ -10,6 +10,9 @@
 //   porter queue flush [ID] [--domain D]
 //   porter queue hold|release|delete|retry-now ID...
 //   porter queue bounce ID... [--reason TEXT]
+//   porter suppression list [--scope S]
+//   porter suppression add ADDRESS [--scope S] [--reason TEXT] [--expire-days N]
+//   porter suppression remove ADDRESS [--scope S]
 //   porter route explain --from A --to B
 //   porter reload
 //   porter status

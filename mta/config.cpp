@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include <algorithm>
 #include <charconv>
 #include <optional>
 #include <set>
@@ -166,6 +167,77 @@ bool covers(std::string_view configured, std::string_view domain) {
   return domain.size() > configured.size() &&
          domain.substr(domain.size() - configured.size()) == configured &&
          domain[domain.size() - configured.size() - 1] == '.';
+}
+
+// One [[app]]. `api_keys` holds the key hashes of the apps read before it.
+void read_app(TableReader& r, Config& c, std::set<std::string>& api_keys) {
+  policy::App a;
+  r.str("name", a.name);
+  if (a.name.empty()) return r.fail(nullptr, "name", "every [[app]] needs a name");
+  if (auto s = policy::validate_app_name(a.name); !s)
+    return r.fail(r.last_node("name"), "name", s.message());
+  const auto taken = [&a](const auto& list) {
+    return std::any_of(list.begin(), list.end(),
+                       [&a](const auto& x) { return core::iequals(x.name, a.name); });
+  };
+  if (taken(c.users) || taken(c.apps))
+    return r.fail(r.last_node("name"), "name",
+                  "\"" + a.name + "\" is already the login of a [[user]] or [[app]]");
+  r.str("password", a.password_hash);
+  if (!a.password_hash.empty() && (a.password_hash.size() < 3 || a.password_hash[0] != '$'))
+    r.fail(r.last_node("password"), "password",
+           "must be a crypt(3) hash made by `porter passwd` (starts with '$')");
+  r.str("api_key_sha256", a.api_key_sha256);
+  a.api_key_sha256 = core::to_lower_ascii(a.api_key_sha256);
+  if (!a.api_key_sha256.empty()) {
+    if (!policy::is_sha256_hex(a.api_key_sha256))
+      r.fail(r.last_node("api_key_sha256"), "api_key_sha256",
+             "must be 64 hex digits: the SHA-256 of the key (`printf %s KEY | sha256sum`)");
+    else if (!api_keys.insert(a.api_key_sha256).second)
+      r.fail(r.last_node("api_key_sha256"), "api_key_sha256", "another [[app]] has this key");
+  }
+  if (a.password_hash.empty() && a.api_key_sha256.empty())
+    r.fail(nullptr, "password",
+           "app " + a.name + " needs a password (SMTP AUTH) or an api_key_sha256 (HTTP API)");
+  r.strings("senders", a.senders);
+  if (a.senders.empty()) r.fail(r.last_node("senders"), "senders", "every [[app]] needs senders");
+  for (const auto& entry : a.senders)
+    if (auto s = policy::validate_sender(entry); !s)
+      r.fail(r.last_node("senders"), "senders", s.message());
+  r.integer("messages_per_minute", a.messages_per_minute, 0, 10000000);
+  r.integer("messages_per_day", a.messages_per_day, 0, 1000000000);
+  r.str("dkim_selector", a.dkim_selector);
+  if (!a.dkim_selector.empty()) {
+    // A key with this selector for one of the app's sender domains; mail with a From domain
+    // lacking one is signed with all that domain's keys (DkimSigner::sign).
+    const bool found = std::any_of(c.dkim_keys.begin(), c.dkim_keys.end(), [&](const auto& k) {
+      return core::iequals(k.selector, a.dkim_selector) &&
+             std::any_of(a.senders.begin(), a.senders.end(), [&](const std::string& entry) {
+               return core::iequals(std::string_view(entry).substr(entry.rfind('@') + 1), k.domain);
+             });
+    });
+    if (!found)
+      r.fail(r.last_node("dkim_selector"), "dkim_selector",
+             "no [[dkim]] key with selector \"" + a.dkim_selector +
+                 "\" for a domain of this app's senders");
+  }
+  std::string route;
+  r.str("route", route);
+  if (route.empty()) {
+    a.route = c.smarthost.empty() ? policy::App::Route::kDirect : policy::App::Route::kSmarthost;
+  } else if (route == "direct") {
+    a.route = policy::App::Route::kDirect;
+  } else if (route == "smarthost") {
+    a.route = policy::App::Route::kSmarthost;
+    if (c.smarthost.empty())
+      r.fail(r.last_node("route"), "route", "\"smarthost\" needs [delivery] smarthost");
+  } else {
+    r.fail(r.last_node("route"), "route", "must be \"direct\" (by MX) or \"smarthost\"");
+  }
+  r.strings("tags", a.tags);
+  for (const auto& tag : a.tags)
+    if (auto s = policy::validate_tag(tag); !s) r.fail(r.last_node("tags"), "tags", s.message());
+  c.apps.push_back(std::move(a));
 }
 
 void read_config(const toml::table& root, Config& c, std::optional<core::Status>& err) {
@@ -414,6 +486,22 @@ void read_config(const toml::table& root, Config& c, std::optional<core::Status>
     r.str("key_file", k.key_file);
     if (k.key_file.empty()) r.fail(nullptr, "key_file", "every [[dkim]] needs a key_file");
     c.dkim_keys.push_back(std::move(k));
+  });
+  // After [[user]], [delivery] and [[dkim]]: an app's name, route and selector refer to them.
+  std::set<std::string> api_keys;
+  with_array_of_tables(top, "app", c.origin, err,
+                       [&](TableReader& r) { read_app(r, c, api_keys); });
+  with_table(top, root, "suppression", c.origin, err, [&](TableReader& r) {
+    r.boolean("enabled", c.suppression_enabled);
+    std::string action;
+    r.str("action", action);
+    // "refuse" is the one action so far: 550 5.1.1 at RCPT TO, naming the reason.
+    if (action == "drop")
+      r.fail(r.last_node("action"), "action",
+             "\"drop\" (accept and not deliver) is not implemented yet; use \"refuse\"");
+    else if (!action.empty() && action != "refuse")
+      r.fail(r.last_node("action"), "action", "must be \"refuse\"");
+    r.integer("expire_days", c.suppression_expire_days, 0, 36500);
   });
   with_table(top, root, "log", c.origin, err, [&](TableReader& r) {
     r.str("level", c.log_level);

@@ -17,6 +17,7 @@
 #include "core/status.h"
 #include "mta/smtp/body_decoder.h"
 #include "mta/smtp/client_session.h"
+#include "policy/apps.h"
 #include "policy/inbound_verdict.h"
 #include "policy/relay.h"
 
@@ -112,6 +113,9 @@ struct Config {
   uint32_t auth_max_delay_ms = 5000;
   std::string users_file;
   std::vector<UserConfig> users;  // [[user]]
+  // [[app]]: applications sending through Porter (policy/apps.h). An app's route defaults to
+  // "smarthost" when [delivery] smarthost is set, else "direct".
+  std::vector<policy::App> apps;
   // [submission]
   bool check_sender = true;   // envelope sender and From must belong to the user
   bool add_message_id = true;
@@ -152,6 +156,9 @@ struct Config {
   std::vector<DestinationThrottle> throttles;         // [[delivery.throttle]] overrides
   // [[dkim]]: keys that sign accepted mail whose From domain they name
   std::vector<DkimKeyConfig> dkim_keys;
+  // [suppression]: addresses that must not be mailed again (hard bounces, complaints)
+  bool suppression_enabled = true;
+  uint32_t suppression_expire_days = 30;  // 0: entries never expire
   // [log]
   std::string log_level = "info";
   bool log_json = false;  // format = "json": one JSON object per line

@@ -128,7 +128,8 @@ std::string reply_text(const core::Reply& r) {
 
 struct DeliveryService::Impl {
   Impl(net::Loop& l, const Config& c, queue::Db& d, queue::Writer& w, core::QueueIdGenerator& i,
-       LocalRecipientsSource local_recipients, mailbox::Store& mailboxes)
+       LocalRecipientsSource local_recipients, mailbox::Store& mailboxes,
+       SuppressionSettings suppression)
       : loop(l),
         config(c),
         db(d),
@@ -145,7 +146,7 @@ struct DeliveryService::Impl {
     retry.delay_warning_ms = int64_t(c.delay_warning_s) * 1000;
     // Made here rather than in start(), so that administration works with delivery off.
     scheduler = std::make_unique<queue::Scheduler>(db, writer, retry, clock);
-    failure = std::make_unique<FailurePolicy>(config, db, *scheduler, ids, retry);
+    failure = std::make_unique<FailurePolicy>(config, db, *scheduler, ids, retry, suppression);
   }
 
   class Attempt;
@@ -484,6 +485,7 @@ class DeliveryService::Impl::Attempt final : public net::Connection::Handler {
         o.status = r.reply.enhanced;
         o.remote_mta = relay_;
         o.from_remote = r.from_server;
+        o.at_rcpt = r.stage == smtp::Stage::kRcpt;
         o.remote_dsn = session_->extensions().dsn;
         if (o.kind != Kind::kTemporary) all_temporary = false;
         outcomes.push_back(std::move(o));
@@ -923,9 +925,9 @@ void DeliveryService::Impl::end_drain() {
 DeliveryService::DeliveryService(net::Loop& loop, const Config& config, queue::Db& db,
                                  queue::Writer& writer, core::QueueIdGenerator& ids,
                                  LocalRecipientsSource local_recipients,
-                                 mailbox::Store& mailboxes)
+                                 mailbox::Store& mailboxes, SuppressionSettings suppression)
     : impl_(std::make_shared<Impl>(loop, config, db, writer, ids, std::move(local_recipients),
-                                   mailboxes)) {
+                                   mailboxes, suppression)) {
   impl_->self = impl_;
 }
 

@@ -51,6 +51,7 @@
 #include "core/clock.h"
 #include "core/queue_id.h"
 #include "mta/config.h"
+#include "mta/failure_policy.h"
 #include "mta/net/loop.h"
 #include "mta/net/timer.h"
 #include "queue/db.h"
@@ -81,9 +82,11 @@ class DeliveryService {
  public:
   // `config` and `mailboxes` must outlive the service. [delivery] settings are read once;
   // a reload changes them only after a restart (mta::restart_needed names them).
+  // `suppression` says whether hard bounces go on the suppression list, and for how long
+  // (mta/failure_policy.h).
   DeliveryService(net::Loop& loop, const Config& config, queue::Db& db, queue::Writer& writer,
                   core::QueueIdGenerator& ids, LocalRecipientsSource local_recipients,
-                  mailbox::Store& mailboxes);
+                  mailbox::Store& mailboxes, SuppressionSettings suppression = {});
   ~DeliveryService();
   DeliveryService(const DeliveryService&) = delete;
   DeliveryService& operator=(const DeliveryService&) = delete;

@@ -1,9 +1,13 @@
 #include "mta/failure_policy.h"
 
+#include <algorithm>
+#include <array>
 #include <optional>
 #include <stdexcept>
+#include <string_view>
 #include <utility>
 
+#include "core/date.h"
 #include "core/log.h"
 #include "mta/mime/dsn.h"
 #include "queue/store.h"
@@ -24,11 +28,37 @@ bool has_8bit(std::string_view s) {
   return false;
 }
 
+void log_suppressed(const std::string& id, const queue::Suppression& s) {
+  core::LogLine(core::LogLevel::kInfo, "suppressed")
+      .kv("id", id)
+      .kv("scope", s.scope)
+      .kv("to", "<" + s.address + ">")
+      .kv("reason", s.reason)
+      .remark(s.expires_ms == 0 ? "expires never" : "expires " + core::rfc5322_date(s.expires_ms))
+      .emit();
+}
+
 }  // namespace
 
+bool is_hard_bounce(const AttemptOutcome& o) {
+  static constexpr std::array<std::string_view, 7> kAddressStatuses = {
+      "5.1.0", "5.1.1", "5.1.2", "5.1.3", "5.1.6", "5.1.10", "5.2.1"};
+  if (o.kind != AttemptOutcome::Kind::kPermanent) return false;
+  if (!o.local && !(o.from_remote && o.at_rcpt)) return false;
+  return std::find(kAddressStatuses.begin(), kAddressStatuses.end(), o.status) !=
+         kAddressStatuses.end();
+}
+
 FailurePolicy::FailurePolicy(const Config& config, queue::Db& db, queue::Scheduler& scheduler,
-                             core::QueueIdGenerator& ids, const queue::RetryPolicy& retry)
-    : config_(config), db_(db), scheduler_(scheduler), ids_(ids), retry_(retry) {}
+                             core::QueueIdGenerator& ids, const queue::RetryPolicy& retry,
+                             SuppressionSettings suppression)
+    : config_(config),
+      db_(db),
+      scheduler_(scheduler),
+      ids_(ids),
+      retry_(retry),
+      suppression_(suppression),
+      suppressions_(db) {}
 
 void FailurePolicy::settle(const queue::MessageRecord& record,
                            std::vector<AttemptOutcome> outcomes, int64_t now_ms,
@@ -50,6 +80,7 @@ void FailurePolicy::settle(const queue::MessageRecord& record, std::vector<Attem
   std::vector<DsnRecipient> failed;
   std::vector<DsnRecipient> delayed;
   std::vector<DsnRecipient> relayed;
+  std::vector<queue::Suppression> suppressed;
   bool pending_after = false;
 
   for (AttemptOutcome& o : outcomes) {
@@ -92,6 +123,18 @@ void FailurePolicy::settle(const queue::MessageRecord& record, std::vector<Attem
     d.diagnostic_from_remote = o.from_remote;
     d.last_attempt_ms = now_ms;
     if (o.kind == AttemptOutcome::Kind::kPermanent) {
+      const bool was_pending = o.rcpt < record.status.size() &&
+                               record.status[o.rcpt].state == queue::RecipientState::kPending;
+      if (suppression_.enabled && !env.sender.empty() && was_pending && is_hard_bounce(o)) {
+        queue::Suppression s;
+        s.scope = env.auth_user;
+        s.address = queue::suppression_address(rcpt.address);
+        s.reason = o.reply;
+        s.source = "bounce";
+        s.added_ms = now_ms;
+        s.expires_ms = suppression_.expire_ms > 0 ? now_ms + suppression_.expire_ms : 0;
+        suppressed.push_back(std::move(s));
+      }
       d.action = DsnRecipient::Action::kFailed;
       if (mime::should_send_dsn(env, rcpt, d.action)) failed.push_back(std::move(d));
     } else {
@@ -141,20 +184,35 @@ void FailurePolicy::settle(const queue::MessageRecord& record, std::vector<Attem
     notices.push_back(std::move(m));
   }
 
+  auto suppressions = std::make_shared<std::vector<queue::Suppression>>(std::move(suppressed));
   queue::Writer::Fill extra;
-  if (!notices.empty() || local) {
+  if (!notices.empty() || local || !suppressions->empty()) {
     auto shared = std::make_shared<std::vector<queue::NewMessage>>(std::move(notices));
-    extra = [this, shared, local = std::move(local)](rocksdb::WriteBatch& batch) {
+    extra = [this, shared, suppressions, id = record.id,
+             local = std::move(local)](rocksdb::WriteBatch& batch) {
       for (auto& m : *shared) {
         // The writer rolls back this part of the batch and reports the failure.
         if (auto s = queue::add_new_message(db_, batch, m); !s) throw std::runtime_error(s.message());
       }
+      // Refused entries (bad input only, staged nothing) must not cost the settle itself.
+      std::erase_if(*suppressions, [&](const queue::Suppression& sup) {
+        const core::Status s = suppressions_.stage_add(batch, sup);
+        if (!s)
+          core::LogLine(core::LogLevel::kError, "suppress-failed")
+              .kv("id", id).kv("to", "<" + sup.address + ">").remark(s.to_string()).emit();
+        return !s;
+      });
       if (local) local(batch);
     };
   }
   scheduler_.settle(
       record.id, recorded, std::move(extra),
-      [done = std::move(done)](core::Status s, queue::SettleResult r) { done(std::move(s), r); },
+      [done = std::move(done), suppressions, id = record.id](core::Status s,
+                                                             queue::SettleResult r) {
+        if (s)
+          for (const queue::Suppression& sup : *suppressions) log_suppressed(id, sup);
+        done(std::move(s), r);
+      },
       warn, due_by_ms);
 }
 

@@ -8,6 +8,10 @@
 //                          which logins exist
 //   failure             -> answered only after the throttle's growing delay (a timer)
 //
+// Applications ([[app]] with a password) are logins only where `apps_may_log_in` (SMTP
+// submission): elsewhere (POP3, IMAP: an app has no mailbox) an app's login is treated as
+// unknown, dummy hash and failure count included.
+//
 // Threading: call on a loop thread; `done` runs later on that thread, exactly once unless
 // `owner` has expired or `delay` was stopped first (then never: a closed connection wants no
 // answer). `delay` belongs to `owner` (a connection's timer, stopped when it closes); the
@@ -28,10 +32,12 @@
 namespace mta {
 
 struct LoginServices {
-  LoginServices(RuntimeHolder& runtime, policy::AuthThrottle& throttle);
+  LoginServices(RuntimeHolder& runtime, policy::AuthThrottle& throttle,
+                bool apps_may_log_in = false);
 
   RuntimeHolder& runtime;  // each check reads the users in force when it starts
   policy::AuthThrottle& throttle;
+  const bool apps_may_log_in;
   std::string dummy_hash;  // verified for unknown logins
   core::SystemClock clock;
 };
@@ -43,6 +49,7 @@ struct LoginResult {
   std::shared_ptr<const Runtime> runtime;  // the users `user` belongs to
   int64_t retry_after_ms = 0;          // when kLockedOut
   int64_t delay_ms = 0;                // when kBadCredentials: how long the answer waited
+  const policy::App* app = nullptr;    // when kOk and the login is an app; as `user`
 };
 
 // `client_key` is policy::client_key() of the client's address.

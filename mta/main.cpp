@@ -65,6 +65,7 @@
 #include "queue/db.h"
 #include "queue/record.h"
 #include "queue/store.h"
+#include "queue/suppression.h"
 #include "queue/writer.h"
 
 namespace {
@@ -78,6 +79,8 @@ constexpr const char* kUsage =
     "       porter queue summary | show ID | cat ID | trace ID\n"
     "       porter queue flush [ID] [--domain D]\n"
     "       porter queue hold|release|delete|retry-now ID... | bounce ID... [--reason TEXT]\n"
+    "       porter suppression list [--scope S] | add ADDRESS [--scope S] [--reason TEXT]\n"
+    "                         [--expire-days N] | remove ADDRESS [--scope S]\n"
     "       porter route explain --from ADDRESS --to ADDRESS\n"
     "       porter reload | status\n"
     "       (every admin verb takes [--config FILE] and [--json])\n"
@@ -251,8 +254,10 @@ int serve(const std::string& config_path) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   core::QueueIdGenerator ids;
+  queue::SuppressionList suppressions(**db);
   mta::SmtpContext smtp_ctx(runtime, writer, ids);
   smtp_ctx.mailboxes = &mailboxes;
+  smtp_ctx.suppressions = &suppressions;
   mta::Pop3Context pop3_ctx{c, smtp_ctx.login, smtp_ctx.limiter, first->tls, mailboxes, writer, {}, {}};
   pop3_ctx.session.hostname = c.hostname;
   pop3_ctx.session.starttls_available = first->tls != nullptr;
@@ -277,7 +282,10 @@ int serve(const std::string& config_path) {
   }
   net::Loop delivery_loop;
   mta::DeliveryService delivery(delivery_loop, c, **db, writer, ids,
-                                [&runtime] { return runtime.get()->local; }, mailboxes);
+                                [&runtime] { return runtime.get()->local; }, mailboxes,
+                                mta::SuppressionSettings{
+                                    c.suppression_enabled,
+                                    int64_t(c.suppression_expire_days) * 86'400'000});
   if (c.delivery_enabled) {
     if (auto s = delivery.start(); !s) return fail(s.message());
     smtp_ctx.on_queued = [&delivery] { delivery.poke(); };
@@ -310,7 +318,7 @@ int serve(const std::string& config_path) {
   mta::metrics::set_queue_probe([&db = **db] { return probe_queue(db); });
   net::Loop admin_loop;
   mta::AdminApi admin(admin_loop,
-                      mta::AdminContext{**db, delivery, runtime, reload,
+                      mta::AdminContext{**db, writer, suppressions, delivery, runtime, reload,
                                         [&runtime](const std::string& id) {
                                           return trace_lines(runtime.get()->config->log_file, id);
                                         },
@@ -332,8 +340,23 @@ int serve(const std::string& config_path) {
   std::thread delivery_thread([&] { delivery_loop.run(); });
   std::thread admin_thread([&] { admin_loop.run(); });
 
+  // Signals, and once an hour the expired suppression entries are deleted (here: purging
+  // blocks, which neither a loop nor the writer may).
   int sig = 0;
-  while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) (void)reload();
+  for (;;) {
+    const timespec hour{3600, 0};
+    sig = sigtimedwait(&signals, nullptr, &hour);
+    if (sig == SIGHUP) {
+      (void)reload();
+    } else if (sig < 0 && errno == EAGAIN) {
+      if (auto n = suppressions.purge_expired(writer, wall_clock.now_ms()); !n)
+        core::LogLine(core::LogLevel::kError, "suppression-purge-failed").remark(n.status().message()).emit();
+      else if (*n > 0)
+        core::LogLine(core::LogLevel::kInfo, "suppression-purged").kv("expired", int64_t(*n)).emit();
+    } else if (sig > 0) {
+      break;
+    }
+  }
 
   // Graceful stop: no new connections; open sessions and delivery attempts get the grace
   // time; then whatever is left is cut (nothing accepted is lost: a 250 was only given
@@ -606,7 +629,8 @@ int main(int argc, char** argv) {
   if (verb == "serve") return serve(config_flag(args));
   if (verb == "check-config" && args.size() == 2) return check_config(args[1]);
   if (verb == "passwd") return passwd_cmd();
-  if (verb == "queue" || verb == "route" || verb == "reload" || verb == "status") {
+  if (verb == "queue" || verb == "suppression" || verb == "route" || verb == "reload" ||
+      verb == "status") {
     auto cfg = load(config_flag(args));
     if (!cfg) return fail(cfg.status().message());
     const int rc = mta::admin_cli(*cfg, positional(args));

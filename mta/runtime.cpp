@@ -39,6 +39,26 @@ core::Result<policy::LocalRecipients> load_local_recipients(const Config& c,
   return r;
 }
 
+// The apps, refusing one whose name a user of the users file has (config.cpp checks [[user]]).
+core::Result<policy::AppDb> load_apps(const Config& c, const policy::UserDb& users) {
+  for (const auto& a : c.apps)
+    if (users.find(a.name))
+      return core::Status::invalid(c.origin + ": app " + a.name + ": the login is also a user's" +
+                                   (c.users_file.empty() ? "" : " (see " + c.users_file + ")"));
+  auto apps = policy::AppDb::create(c.apps);
+  if (!apps) return core::Status::invalid(c.origin + ": " + apps.status().message());
+  return apps;
+}
+
+// The users plus the apps that log in with SMTP AUTH.
+core::Result<policy::UserDb> with_app_logins(const policy::UserDb& users,
+                                             const policy::AppDb& apps) {
+  std::vector<policy::User> logins = users.all();
+  for (const auto& a : apps.all())
+    if (!a.password_hash.empty()) logins.push_back(policy::AppDb::as_user(a));
+  return policy::UserDb::create(std::move(logins));
+}
+
 core::Result<std::shared_ptr<const policy::DkimSigner>> load_dkim(const Config& c) {
   if (c.dkim_keys.empty()) return std::shared_ptr<const policy::DkimSigner>();
   std::vector<policy::DkimKey> keys;
@@ -76,13 +96,18 @@ core::Result<std::shared_ptr<const Runtime>> load_runtime(const std::string& con
   if (!users) return users.status();
   auto local = load_local_recipients(*config, *users);
   if (!local) return local.status();
+  auto apps = load_apps(*config, *users);
+  if (!apps) return apps.status();
+  auto logins = with_app_logins(*users, *apps);
+  if (!logins) return logins.status();
   auto dkim = load_dkim(*config);
   if (!dkim) return dkim.status();
   auto tls = load_tls(*config);
   if (!tls) return tls.status();
   auto r = std::make_shared<Runtime>();
   r->config = std::make_shared<const Config>(std::move(*config));
-  r->users = std::make_shared<const policy::UserDb>(std::move(*users));
+  r->users = std::make_shared<const policy::UserDb>(std::move(*logins));
+  r->apps = std::make_shared<const policy::AppDb>(std::move(*apps));
   r->local = std::make_shared<const policy::LocalRecipients>(std::move(*local));
   r->dkim = std::move(*dkim);
   r->tls = std::move(*tls);
@@ -116,6 +141,9 @@ std::string restart_needed(const Config& running, const Config& loaded) {
        "admin");
   note(running.dns_servers != loaded.dns_servers, "delivery.dns_servers");
   note(running.tls_cert.empty() != loaded.tls_cert.empty(), "tls (on or off)");
+  note(running.suppression_enabled != loaded.suppression_enabled ||
+           running.suppression_expire_days != loaded.suppression_expire_days,
+       "suppression (for delivery; RCPT checks follow the reload)");
   note(running.delivery_enabled != loaded.delivery_enabled || running.smarthost != loaded.smarthost ||
            running.smarthost_port != loaded.smarthost_port ||
            running.smarthost_user != loaded.smarthost_user ||

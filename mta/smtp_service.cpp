@@ -169,10 +169,10 @@ class SmtpConnection final : public ClientConnection,
   void check_auth() {
     const smtp::AuthRequest& req = session_.auth_request();
     std::weak_ptr<SmtpConnection> weak = weak_from_this();
-    login(loop_, ctx_.login, req.login, req.password, delay_timer_,
-                [weak, login = req.login](LoginResult r) {
-                  if (auto self = weak.lock()) self->auth_done(r, login);
-                });
+    login(loop_, ctx_.submission_login, req.login, req.password, delay_timer_,
+          [weak, login = req.login](LoginResult r) {
+            if (auto self = weak.lock()) self->auth_done(r, login);
+          });
   }
 
   void auth_done(const LoginResult& r, const std::string& login) {
@@ -180,9 +180,13 @@ class SmtpConnection final : public ClientConnection,
     switch (r.outcome) {
       case LoginResult::Outcome::kOk:
         user_ = r.user;
+        app_ = r.app;
         user_runtime_ = r.runtime;
-        core::LogLine(core::LogLevel::kInfo, "auth")
-            .kv("session", id_).kv("client", client_ip_).kv("user", r.user->name).emit();
+        with_app(core::LogLine(core::LogLevel::kInfo, "auth")
+                     .kv("session", id_)
+                     .kv("client", client_ip_)
+                     .kv("user", r.user->name))
+            .emit();
         session_.on_auth(r.user->name, {});
         break;
       case LoginResult::Outcome::kLockedOut:
@@ -209,8 +213,11 @@ class SmtpConnection final : public ClientConnection,
     const auto& env = session_.envelope();
     sender_checks_ = {};
     std::optional<core::Reply> refusal = check_rate(ctx_.client_messages, ctx_.user_messages, "messages");
-    if (!refusal && user_ && cfg_.check_sender && role_ != ListenerRole::kRelay)
+    if (!refusal && app_) {
+      refusal = check_app(env.sender);
+    } else if (!refusal && user_ && cfg_.check_sender && role_ != ListenerRole::kRelay) {
       refusal = policy::check_envelope_sender(*user_, env.sender);
+    }
     if (refusal || !inbound_ || !checks_ || cfg_.spf == CheckMode::kOff) {
       if (refusal) log_reject(*refusal, "");
       session_.on_mail_checked(refusal);
@@ -281,6 +288,29 @@ class SmtpConnection final : public ClientConnection,
     return std::nullopt;
   }
 
+  // An app sends only as its senders (the null sender too: RFC 3834 auto-replies), and only
+  // within its quotas; a refused sender is not counted.
+  std::optional<core::Reply> check_app(const core::Address& sender) {
+    if (!sender.empty() && !policy::AppDb::may_send_as(*app_, sender))
+      return core::Reply{
+          553, "5.7.1",
+          "Sender address <" + sender.str() + "> is not one of app " + app_->name + "'s senders"};
+    const auto d = ctx_.app_quota.take(*app_, ctx_.clock.now_ms());
+    if (d.allowed) return std::nullopt;
+    const bool minute = d.period == policy::AppQuota::Period::kMinute;
+    return core::Reply{450, "4.7.1",
+                       "Rate limit reached: app " + app_->name + " may send " +
+                           std::to_string(d.limit) + " messages per " +
+                           (minute ? "minute" : "day") + "; try again in " +
+                           std::to_string((d.retry_after_ms + 999) / 1000) + " seconds"};
+  }
+
+  // Names the app on a log line of its session.
+  core::LogLine& with_app(core::LogLine& l) const {
+    if (app_) l.kv("app", app_->name);
+    return l;
+  }
+
   std::optional<core::Reply> check_rcpt() {
     const auto& rcpt = session_.rcpt_request();
     auto ip = core::IpAddress::parse(client_ip_);
@@ -290,16 +320,29 @@ class SmtpConnection final : public ClientConnection,
     std::optional<core::Reply> refusal;
     if (!d.accepted) refusal = d.reply;
     if (!refusal && d.local) refusal = check_local(rcpt.address);
+    if (!refusal) refusal = check_suppressed(rcpt.address);
     if (!refusal) refusal = check_rate(ctx_.client_recipients, ctx_.user_recipients, "recipients");
     if (refusal) log_reject(*refusal, rcpt.address.str());
     return refusal;
+  }
+
+  // The suppression list of this session's scope (its login; "" without AUTH): a recipient
+  // that hard-bounced is refused with the reason, not mailed again.
+  std::optional<core::Reply> check_suppressed(const core::Address& to) {
+    if (!ctx_.suppressions || !cfg_.suppression_enabled) return std::nullopt;
+    auto s = ctx_.suppressions->find(session_.auth_user(), queue::suppression_address(to),
+                                     ctx_.clock.now_ms());
+    if (!s) return core::Reply{451, "4.3.0", "Cannot read the suppression list; try again later"};
+    if (!*s) return std::nullopt;
+    return core::Reply{550, "5.1.1",
+                       "<" + to.str() + ">: suppressed (" + (*s)->source + "): " + (*s)->reason};
   }
 
   void log_reject(const core::Reply& r, const std::string& to) {
     core::LogLine l(core::LogLevel::kInfo, "reject");
     l.kv("session", id_).kv("client", client_ip_).kv("from", "<" + session_.envelope().sender.str() + ">");
     if (!to.empty()) l.kv("to", "<" + to + ">");
-    l.remark(std::to_string(r.code) + " " + r.enhanced + " " + r.text).emit();
+    with_app(l).remark(std::to_string(r.code) + " " + r.enhanced + " " + r.text).emit();
   }
 
   // A message between the end of data and the queue: the bytes as received, what we put in
@@ -326,7 +369,7 @@ class SmtpConnection final : public ClientConnection,
     const bool submission = role_ != ListenerRole::kRelay;
     opts.add_message_id = submission && cfg_.add_message_id;
     opts.add_date = submission && cfg_.add_date;
-    opts.check_from_ownership = submission && cfg_.check_sender && user_;
+    opts.check_from_ownership = submission && user_ && (cfg_.check_sender || app_);
     opts.user = user_;
     auto verdict = policy::submission_headers(header, req.envelope, cfg_.hostname, msg->id, opts);
     if (verdict.refusal) {
@@ -449,8 +492,10 @@ class SmtpConnection final : public ClientConnection,
     const policy::DkimSigner* signer = settings_->runtime->dkim.get();
     std::weak_ptr<SmtpConnection> weak = weak_from_this();
     net::run_blocking(
-        loop_, [job, signer, domain = msg->from_domain] {
-          job->signature = signer->sign(job->whole, domain);
+        loop_,
+        [job, signer, domain = msg->from_domain,
+         selector = app_ ? app_->dkim_selector : std::string()] {
+          job->signature = signer->sign(job->whole, domain, selector);
         },
         [weak, job, msg] {
           auto self = weak.lock();
@@ -503,10 +548,15 @@ class SmtpConnection final : public ClientConnection,
       if (!closed()) session_.on_committed({451, "4.3.0", "Error: queue write failed; try again later"});
       return drive();
     }
-    core::LogLine(core::LogLevel::kInfo, "queued")
-        .kv("id", id).kv("session", id_).kv("from", "<" + from + ">").kv("to", to)
-        .kv("nrcpt", static_cast<int64_t>(nrcpt)).kv("size", static_cast<int64_t>(size))
-        .kv("client", client_ip_).kv("user", session_.auth_user().empty() ? "-" : session_.auth_user())
+    with_app(core::LogLine(core::LogLevel::kInfo, "queued")
+                 .kv("id", id)
+                 .kv("session", id_)
+                 .kv("from", "<" + from + ">")
+                 .kv("to", to)
+                 .kv("nrcpt", static_cast<int64_t>(nrcpt))
+                 .kv("size", static_cast<int64_t>(size))
+                 .kv("client", client_ip_)
+                 .kv("user", session_.auth_user().empty() ? "-" : session_.auth_user()))
         .emit();
     if (ctx_.on_queued) ctx_.on_queued();
     if (closed()) return;
@@ -531,7 +581,8 @@ class SmtpConnection final : public ClientConnection,
   const bool inbound_;
   policy::InboundResults sender_checks_;  // SPF of the current transaction's MAIL FROM
   const policy::User* user_ = nullptr;
-  std::shared_ptr<const Runtime> user_runtime_;  // keeps user_ valid across reloads
+  const policy::App* app_ = nullptr;             // when user_ is an application
+  std::shared_ptr<const Runtime> user_runtime_;  // keeps user_ and app_ valid across reloads
 };
 
 smtp::ServerConfig session_config(const Config& c, ListenerRole role, bool have_tls) {
@@ -568,9 +619,11 @@ SmtpContext::SmtpContext(RuntimeHolder& rt, queue::Writer& w, core::QueueIdGener
             int64_t(c->auth_lockout_s) * 1000, 1000, int64_t(c->auth_max_delay_ms)};
       }()),
       login(rt, throttle),
+      submission_login(rt, throttle, /*apps_may_log_in=*/true),
       limiter(policy::ConnectionLimitsConfig{rt.get()->config->max_connections,
                                              rt.get()->config->max_connections_per_ip}),
-      user_messages(rt.get()->config->user_messages, int64_t(rt.get()->config->rate_window_s) * 1000),
+      user_messages(rt.get()->config->user_messages,
+                    int64_t(rt.get()->config->rate_window_s) * 1000),
       user_recipients(rt.get()->config->user_recipients,
                       int64_t(rt.get()->config->rate_window_s) * 1000),
       client_messages(rt.get()->config->client_messages,

@@ -1,5 +1,7 @@
 #include "policy/dkim_signer.h"
 
+#include <algorithm>
+
 #include "core/address.h"
 #include "policy/dkim_lib.h"
 
@@ -79,11 +81,18 @@ bool DkimSigner::has_key(std::string_view domain) const {
   return false;
 }
 
-core::Result<std::string> DkimSigner::sign(std::string_view message,
-                                           std::string_view domain) const {
+core::Result<std::string> DkimSigner::sign(std::string_view message, std::string_view domain,
+                                           std::string_view selector) const {
+  const auto of_domain = [domain](const SigningKey& k) {
+    return core::iequals(k.key.domain, domain);
+  };
+  const bool narrowed =
+      !selector.empty() && std::any_of(keys_.begin(), keys_.end(), [&](const SigningKey& k) {
+        return of_domain(k) && core::iequals(k.key.selector, selector);
+      });
   std::string fields;
   for (const SigningKey& k : keys_) {
-    if (!core::iequals(k.key.domain, domain)) continue;
+    if (!of_domain(k) || (narrowed && !core::iequals(k.key.selector, selector))) continue;
     auto field = sign_one(message, k);
     if (!field) return field.status();
     fields += *field;

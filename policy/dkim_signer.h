@@ -92,10 +92,13 @@ class DkimSigner {
   bool has_key(std::string_view domain) const;
 
   // One "DKIM-Signature: ...CRLF" field (folded) per key of `domain`, in configuration order.
+  // A non-empty `selector` that one of the domain's keys has (an application's dkim_selector)
+  // narrows this to that key; one the domain lacks is ignored, and every key signs.
   // Status::not_found: no key for the domain. Status::invalid: the message cannot be signed
   // (no From field, a malformed header section). Status::temporary: OpenDKIM failed
   // otherwise (out of memory).
-  core::Result<std::string> sign(std::string_view message, std::string_view domain) const;
+  core::Result<std::string> sign(std::string_view message, std::string_view domain,
+                                 std::string_view selector = {}) const;
 
  private:
   struct SigningKey {

@@ -22,8 +22,13 @@ namespace queue {
 namespace {
 
 constexpr std::array<std::string_view, kFamilyCount> kFamilyNames = {
-    "default", "bodies", "envelopes", "schedule", "mailbox_index", "mailbox_blobs",
+    "default", "bodies", "envelopes", "schedule", "mailbox_index", "mailbox_blobs", "suppression",
 };
+
+// Families that format 1 gained after its first release. Older Porters open them as unknown
+// families and leave them alone, so adding one needs no new version; a database made before
+// one exists lacks it until its next read-write open.
+bool added_later(size_t index) { return static_cast<Family>(index) == Family::kSuppression; }
 
 constexpr uint64_t kMiB = 1024 * 1024;
 
@@ -145,8 +150,9 @@ rocksdb::ColumnFamilyOptions family_options(std::string_view name) {
     t.block_cache = rocksdb::NewLRUCache(256 * kMiB);
     o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
   }
-  if (f == Family::kEnvelopes) {
-    // Point lookups by queue ID dominate (delivery, status updates).
+  if (f == Family::kEnvelopes || f == Family::kSuppression) {
+    // Point lookups dominate: by queue ID (delivery, status updates), by address (is this
+    // recipient suppressed, mostly answered "no", which the filter answers without a read).
     rocksdb::BlockBasedTableOptions t;
     t.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
     o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
@@ -244,7 +250,8 @@ core::Status Db::open_impl() {
 }
 
 // Families are created before the version key is written, so "has a version" implies "has
-// every family" and a crash during creation leaves an empty database that is finished here.
+// every family" (but those added later, made here when missing) and a crash during creation
+// leaves an empty database that is finished here.
 core::Status Db::check_or_initialise() {
   std::string value;
   rocksdb::Status rs = db_->Get(rocksdb::ReadOptions(), cf(Family::kDefault),
@@ -259,10 +266,14 @@ core::Status Db::check_or_initialise() {
       return core::Status::corrupt("queue: " + dir_ + " has format version " + value +
                                    ", this porter reads version " + std::to_string(kFormatVersion) +
                                    " (run the porter release that wrote it)");
-    for (size_t i = 0; i < kFamilyCount; ++i)
-      if (handles_[i] == nullptr)
+    for (size_t i = 0; i < kFamilyCount; ++i) {
+      if (handles_[i] != nullptr) continue;
+      if (!added_later(i))
         return core::Status::corrupt("queue: " + dir_ + " lacks the column family " +
                                      std::string(kFamilyNames[i]));
+      if (mode_ == OpenMode::kReadOnly) continue;
+      if (auto s = create_family(i); !s) return s;
+    }
     return core::Status::ok();
   }
   if (!rs.IsNotFound()) return to_status(rs, "queue: reading the format version in " + dir_);
@@ -277,15 +288,21 @@ core::Status Db::check_or_initialise() {
 
   for (size_t i = 0; i < kFamilyCount; ++i) {
     if (handles_[i] != nullptr) continue;
-    rocksdb::ColumnFamilyHandle* h = nullptr;
-    rs = db_->CreateColumnFamily(family_options(kFamilyNames[i]), std::string(kFamilyNames[i]), &h);
-    if (!rs.ok()) return to_status(rs, "queue: creating column families in " + dir_);
-    all_handles_.push_back(h);
-    handles_[i] = h;
+    if (auto s = create_family(i); !s) return s;
   }
   rs = db_->Put(synced_writes(), cf(Family::kDefault), std::string(kFormatVersionKey),
                 std::to_string(kFormatVersion));
   return to_status(rs, "queue: writing the format version in " + dir_);
+}
+
+core::Status Db::create_family(size_t index) {
+  rocksdb::ColumnFamilyHandle* h = nullptr;
+  const std::string name(kFamilyNames[index]);
+  const rocksdb::Status rs = db_->CreateColumnFamily(family_options(name), name, &h);
+  if (!rs.ok()) return to_status(rs, "queue: creating the column family " + name + " in " + dir_);
+  all_handles_.push_back(h);
+  handles_[index] = h;
+  return core::Status::ok();
 }
 
 }  // namespace queue

@@ -9,6 +9,10 @@
 // before anything is written. Later modules (mailbox) reach their own families through
 // raw() and cf(); they write through the queue Writer so that they share its group commit.
 //
+// A family added after format 1 was first written (kSuppression) is created when a database
+// made before it is opened read-write. Opened read-only, such a database goes without it:
+// cf() answers nullptr for that family, and its owner reads that as empty.
+//
 // A read-write instance reports RocksDB write stalls to the process-wide metrics registry
 // (porter_rocksdb_write_stall*, listed in mta/metrics.h).
 //
@@ -45,8 +49,9 @@ enum class Family : uint8_t {
   kSchedule,      // due time + id: what to try next
   kMailboxIndex,  // owned by mta/mailbox
   kMailboxBlobs,  // owned by mta/mailbox (blob files)
+  kSuppression,   // the suppression list (queue/suppression.h); added later within format 1
 };
-inline constexpr size_t kFamilyCount = 6;
+inline constexpr size_t kFamilyCount = 7;
 std::string_view family_name(Family f);
 
 // The layout this code reads and writes (docs/queue-format.md "Versions").
@@ -70,6 +75,7 @@ class Db {
   Db(std::string dir, OpenMode mode) : dir_(std::move(dir)), mode_(mode) {}
   core::Status open_impl();
   core::Status check_or_initialise();
+  core::Status create_family(size_t index);
   void close();
 
   std::string dir_;

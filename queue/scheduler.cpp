@@ -150,6 +150,11 @@ Scheduler::Scheduler(Db& db, Writer& writer, RetryPolicy policy, const core::Clo
 core::Result<std::vector<MessageRecord>> Scheduler::take_due(int64_t now_ms, size_t max) {
   std::vector<MessageRecord> due;
   if (max == 0) return due;
+  if (now_ms < floor_ms_ || now_ms - full_scan_ms_ >= kFullScanEveryMs) {
+    floor_ms_ = 0;
+    full_scan_ms_ = now_ms;
+  }
+  std::optional<int64_t> first_kept;  // the due time of the first entry not found stale
   std::vector<std::string> stale;
   core::Status error;
   const std::string upper = due_bound(now_ms);
@@ -157,7 +162,7 @@ core::Result<std::vector<MessageRecord>> Scheduler::take_due(int64_t now_ms, siz
   rocksdb::ReadOptions ro;
   ro.iterate_upper_bound = &upper_slice;
   auto it = schedule_iterator(db_, ro);
-  for (it->SeekToFirst(); it->Valid() && due.size() < max; it->Next()) {
+  for (it->Seek(scan_start()); it->Valid() && due.size() < max; it->Next()) {
     std::string key = it->key().ToString();
     const auto parsed = parse_schedule_key(key);
     if (!parsed) {
@@ -165,7 +170,10 @@ core::Result<std::vector<MessageRecord>> Scheduler::take_due(int64_t now_ms, siz
       continue;
     }
     const std::string id(parsed->id);
-    if (is_leased(id) || unreadable_.count(id) != 0) continue;
+    if (is_leased(id) || unreadable_.count(id) != 0) {
+      if (!first_kept) first_kept = parsed->due_ms;
+      continue;
+    }
     // The latest record, not the iterator's snapshot: a settle that committed since the scan
     // began has moved the message, and its old entry must not be taken.
     auto record = get(db_, id);
@@ -189,6 +197,7 @@ core::Result<std::vector<MessageRecord>> Scheduler::take_due(int64_t now_ms, siz
       stale.push_back(std::move(key));
       continue;
     }
+    if (!first_kept) first_kept = parsed->due_ms;
     lease(id);
     due.push_back(std::move(record).value());
   }
@@ -198,13 +207,14 @@ core::Result<std::vector<MessageRecord>> Scheduler::take_due(int64_t now_ms, siz
     for (const MessageRecord& r : due) release(r.id);
     return error;
   }
+  floor_ms_ = std::min(first_kept.value_or(now_ms), now_ms - kLateWriteMs);
   remove_stale(std::move(stale));
   return due;
 }
 
 core::Result<std::optional<int64_t>> Scheduler::next_due_ms() const {
   auto it = schedule_iterator(db_, rocksdb::ReadOptions());
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+  for (it->Seek(scan_start()); it->Valid(); it->Next()) {
     const std::string key = it->key().ToString();
     const auto parsed = parse_schedule_key(key);
     if (!parsed) continue;

@@ -30,9 +30,12 @@
 // the Writer must be stopped (which answers every pending request) before the Scheduler is
 // destroyed.
 //
-// Limits: take_due() and next_due_ms() scan the schedule from its front, past leased entries
-// (bounded by the delivery concurrency) and the tombstones of recent deletions (the family
-// compacts on deletions). A record that cannot be decoded is logged once and skipped until
+// Limits: take_due() and next_due_ms() scan the schedule from a floor below which nothing
+// live is due (see floor_ms_), past leased entries (bounded by the delivery concurrency) and
+// the tombstones of deletions since the floor (the family compacts on deletions). An entry
+// written by another thread with a due time more than kLateWriteMs before its commit waits
+// for the next full scan (at most kFullScanEveryMs).
+// A record that cannot be decoded is logged once and skipped until
 // restart; its entry stays for an administrator. Every other writer of queue records must go
 // through this Scheduler's thread too. A held message is never taken by take_due(): it has
 // no schedule entry, and a stale entry of a held record is removed rather than taken.
@@ -82,6 +85,11 @@ struct FlushScope {
 
 class Scheduler {
  public:
+  // How late (wall clock) another thread may commit an entry whose due time it read earlier
+  // without the entry waiting for a full scan, and how often a full scan runs.
+  static constexpr int64_t kLateWriteMs = 10'000;
+  static constexpr int64_t kFullScanEveryMs = 10'000;
+
   using SettleDone = std::function<void(core::Status, SettleResult)>;
   using Done = std::function<void(core::Status)>;
   // true: the message changed; false: it was already as asked (held, or not held).
@@ -172,6 +180,8 @@ class Scheduler {
   // Leases `ids` (not leased now) until `fill` commits, then releases them and calls done.
   void commit_leased(std::vector<std::string> ids, Writer::Fill fill, Done done);
   void remove_stale(std::vector<std::string> keys);
+  // Where scans of the schedule start (see floor_ms_).
+  std::string scan_start() const { return schedule_key(floor_ms_, ""); }
 
   Db& db_;
   Writer& writer_;
@@ -179,6 +189,14 @@ class Scheduler {
   const core::Clock& clock_;
   std::mt19937_64 rng_;
   std::unordered_set<std::string> unreadable_;  // IDs whose record is corrupt, logged once
+  // No live entry is due before this: scans seek here instead of walking, from the front,
+  // past the deletions every delivered message leaves (a drained backlog of 100,000 left
+  // half the delivery loop's CPU there). take_due() sets it to the first entry it keeps, but
+  // never later than now - kLateWriteMs (an entry committed by another thread may carry a due
+  // time read a little earlier), and from time to time back to 0 (a full scan: a clock
+  // stepped back, or a writer later than that).
+  int64_t floor_ms_ = 0;
+  int64_t full_scan_ms_ = 0;  // when the last full scan ran
 
   mutable std::mutex mu_;
   std::unordered_set<std::string> leased_;    // guarded by mu_

@@ -218,3 +218,128 @@ TEST_CASE("config: admin.listen accepts loopback addresses", "[mta][unit]") {
   CHECK(load_config_string(
       kListener + "[admin]\nlisten = \"" + listen + "\"\ntoken_file = \"/t\"\n", "t.toml"));
 }
+
+namespace {
+// A SHA-512-crypt hash (format only matters here) and a SHA-256 in hex.
+const std::string kHash =
+    "$6$salt$0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ./01";
+const std::string kKeyHash = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+const std::string kDkim =
+    "[[dkim]]\ndomain = \"billing.example\"\nselector = \"apps\"\nkey_file = \"k\"\n";
+}  // namespace
+
+TEST_CASE("config: [[app]] tables and [suppression]", "[mta][unit]") {
+  SECTION("values are read") {
+    auto c = load_config_string(
+        kListener + kDkim + "[delivery]\nsmarthost = \"relay.example.net\"\n" +
+            "[[app]]\nname = \"billing\"\npassword = \"" + kHash + "\"\n" + "api_key_sha256 = \"" +
+            core::to_lower_ascii(kKeyHash) + "\"\n" +
+            "senders = [\"@billing.example\", \"noreply@example.com\"]\n"
+            "messages_per_minute = 60\nmessages_per_day = 10000\ndkim_selector = \"apps\"\n"
+            "route = \"direct\"\ntags = [\"billing\", \"team:payments\"]\n"
+            "[[app]]\nname = \"alerts\"\napi_key_sha256 = \"" +
+            std::string(64, 'A') + "\"\nsenders = [\"alerts@example.com\"]\n" +
+            "[suppression]\nenabled = false\naction = \"refuse\"\nexpire_days = 0\n",
+        "t.toml");
+    INFO(c.status().message());
+    REQUIRE(c);
+    REQUIRE(c->apps.size() == 2);
+    const policy::App& b = c->apps[0];
+    CHECK(b.name == "billing");
+    CHECK(b.password_hash == kHash);
+    CHECK(b.api_key_sha256 == kKeyHash);
+    CHECK(b.senders == std::vector<std::string>{"@billing.example", "noreply@example.com"});
+    CHECK(b.messages_per_minute == 60);
+    CHECK(b.messages_per_day == 10000);
+    CHECK(b.dkim_selector == "apps");
+    CHECK(b.route == policy::App::Route::kDirect);
+    CHECK(b.tags == std::vector<std::string>{"billing", "team:payments"});
+    const policy::App& a = c->apps[1];
+    CHECK(a.password_hash.empty());
+    CHECK(a.api_key_sha256 == std::string(64, 'a'));  // lower-cased
+    CHECK(a.messages_per_minute == 0);
+    CHECK(a.messages_per_day == 0);
+    // route defaults to what [delivery] does: here, the smarthost
+    CHECK(a.route == policy::App::Route::kSmarthost);
+    CHECK_FALSE(c->suppression_enabled);
+    CHECK(c->suppression_expire_days == 0);
+  }
+  SECTION("defaults") {
+    auto c = load_config_string(kListener + "[[app]]\nname = \"a\"\npassword = \"" + kHash +
+                                    "\"\nsenders = [\"@a.example\"]\n",
+                                "t.toml");
+    REQUIRE(c);
+    CHECK(c->apps.at(0).route == policy::App::Route::kDirect);  // no smarthost: by MX
+    CHECK(c->suppression_enabled);
+    CHECK(c->suppression_expire_days == 30);
+  }
+}
+
+TEST_CASE("config: [[app]] and [suppression] errors name the key and line", "[mta][unit]") {
+  const std::string app = "[[app]]\nname = \"billing\"\npassword = \"" + kHash + "\"\n";
+  // kListener is lines 1-3; `app` lines 4-6.
+  auto [text, expected] = GENERATE_REF(table<std::string, std::string>({
+      {kListener + "[[app]]\nsenders = [\"@a.example\"]\n", "t.toml:4: app[0].name: every [[app]]"},
+      {kListener + "[[app]]\nname = \"two words\"\n", "t.toml:5: app[0].name: name \"two words\""},
+      {kListener + "[[user]]\nname = \"Billing\"\npassword = \"" + kHash + "\"\n" + app +
+           "senders = [\"@a.example\"]\n",
+       "t.toml:8: app[0].name: \"billing\" is already the login of a [[user]] or [[app]]"},
+      {kListener + app + "senders = [\"@a.example\"]\n" + app + "senders = [\"@b.example\"]\n",
+       "t.toml:9: app[1].name: \"billing\" is already the login"},
+      {kListener + "[[app]]\nname = \"b\"\npassword = 1\n",
+       "t.toml:6: app[0].password: must be a string"},
+      {kListener + "[[app]]\nname = \"b\"\npassword = \"plain\"\n",
+       "t.toml:6: app[0].password: must be a crypt(3) hash"},
+      {kListener + "[[app]]\nname = \"b\"\nsenders = [\"@a.example\"]\n",
+       "t.toml:4: app[0].password: app b needs a password (SMTP AUTH) or an api_key_sha256"},
+      {kListener + app + "api_key_sha256 = \"abc\"\n",
+       "t.toml:7: app[0].api_key_sha256: must be 64 hex digits"},
+      {kListener + app + "api_key_sha256 = \"" + kKeyHash + "\"\nsenders = [\"@a.example\"]\n" +
+           "[[app]]\nname = \"other\"\napi_key_sha256 = \"" + kKeyHash + "\"\n",
+       "t.toml:11: app[1].api_key_sha256: another [[app]] has this key"},
+      {kListener + app, "t.toml:4: app[0].senders: every [[app]] needs senders"},
+      {kListener + app + "senders = [\"@a.example\", \"nobody\"]\n",
+       "t.toml:7: app[0].senders: sender \"nobody\" is neither"},
+      {kListener + app + "senders = [\"@a.example\"]\nmessages_per_minute = -1\n",
+       "t.toml:8: app[0].messages_per_minute: must be an integer between 0 and"},
+      {kListener + app + "senders = [\"@a.example\"]\nmessages_per_day = \"many\"\n",
+       "t.toml:8: app[0].messages_per_day: must be an integer"},
+      {kListener + app + "senders = [\"@a.example\"]\ndkim_selector = \"apps\"\n",
+       "t.toml:8: app[0].dkim_selector: no [[dkim]] key with selector \"apps\""},
+      // The key exists, but for a domain the app cannot send as.
+      {kListener + kDkim + app + "senders = [\"@a.example\"]\ndkim_selector = \"apps\"\n",
+       "t.toml:12: app[0].dkim_selector: no [[dkim]] key"},
+      {kListener + app + "senders = [\"@a.example\"]\nroute = \"smarthost\"\n",
+       "t.toml:8: app[0].route: \"smarthost\" needs [delivery] smarthost"},
+      {kListener + app + "senders = [\"@a.example\"]\nroute = \"mx\"\n",
+       "t.toml:8: app[0].route: must be \"direct\""},
+      {kListener + app + "senders = [\"@a.example\"]\ntags = [\"ok\", \"not ok\"]\n",
+       "t.toml:8: app[0].tags: tag \"not ok\""},
+      {kListener + app + "senders = [\"@a.example\"]\nquota = 5\n",
+       "t.toml:8: app[0].quota: unknown key"},
+      {kListener + "[suppression]\naction = \"bounce\"\n",
+       "t.toml:5: suppression.action: must be \"refuse\""},
+      {kListener + "[suppression]\naction = \"drop\"\n",
+       "t.toml:5: suppression.action: \"drop\" (accept and not deliver) is not implemented yet"},
+      {kListener + "[suppression]\nexpire_days = -3\n",
+       "t.toml:5: suppression.expire_days: must be an integer between 0 and 36500"},
+      {kListener + "[suppression]\nenabled = \"yes\"\n",
+       "t.toml:5: suppression.enabled: must be true"},
+  }));
+  INFO(text);
+  auto c = load_config_string(text, "t.toml");
+  REQUIRE_FALSE(c);
+  CHECK_THAT(c.status().message(), Catch::StartsWith(expected));
+}
+
+TEST_CASE("config: an app's dkim_selector may name a key of any of its sender domains",
+          "[mta][unit]") {
+  auto c =
+      load_config_string(kListener + kDkim + "[[app]]\nname = \"b\"\npassword = \"" + kHash +
+                             "\"\nsenders = [\"x@example.com\", \"invoices@Billing.Example\"]\n"
+                             "dkim_selector = \"APPS\"\n",
+                         "t.toml");
+  INFO(c.status().message());
+  REQUIRE(c);
+  CHECK(c->apps.at(0).dkim_selector == "APPS");
+}

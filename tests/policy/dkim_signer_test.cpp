@@ -131,6 +131,24 @@ TEST_CASE("unit: sign signs with every key of the domain, in configuration order
   CHECK(tag(fields[0].value, "bh") == tag(fields[1].value, "bh"));
 }
 
+TEST_CASE("unit: sign with a selector uses only that key of the domain", "[policy][unit]") {
+  const DkimSigner signer = make_signer({rsa_key(), ed25519_key(), rsa_key("other.example", "ed")});
+  auto [selector, expected] = GENERATE(table<std::string, std::vector<std::string>>({
+      {"ed", {"ed"}},
+      {"TEST", {"test"}},
+      {"", {"test", "ed"}},
+      {"absent", {"test", "ed"}},  // a selector the domain lacks narrows nothing
+  }));
+  auto out = signer.sign(kMessage, "example.com", selector);
+  REQUIRE(out.is_ok());
+  std::vector<std::string> selectors;
+  for (const auto& f : fields_of(*out)) {
+    CHECK(tag(f.value, "d") == "example.com");
+    selectors.push_back(tag(f.value, "s"));
+  }
+  CHECK(selectors == expected);
+}
+
 TEST_CASE("unit: sign knows which domains it has keys for", "[policy][unit]") {
   const DkimSigner signer = make_signer({rsa_key("Example.COM")});
   CHECK(signer.has_key("example.com"));

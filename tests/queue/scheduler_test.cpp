@@ -655,3 +655,35 @@ TEST_CASE("scheduler: flush by domain moves messages with a pending recipient th
   CHECK(q.flush({std::nullopt, "c.example"}).value() == 0);
   CHECK(q.take(now) == std::vector<std::string>{a_done});
 }
+
+TEST_CASE("scheduler: scans start at a floor, and mail committed late is still found",
+          "[queue][unit]") {
+  Queue q;
+  const int64_t t = kStart + kHour;
+  // Many messages delivered (their entries deleted) leave tombstones at the front; the
+  // floor moves past them, so the next scans do not walk them again.
+  std::vector<std::string> done;
+  for (int i = 0; i < 50; ++i) done.push_back(q.enqueue(1, {"x"}, kStart + i));
+  CHECK(q.take(t, 100).size() == 50);
+  for (const auto& id : done) q.scheduler->release(id);
+  for (const auto& id : done) {
+    std::promise<core::Status> p;
+    q.scheduler->remove(id, [&p](core::Status s) { p.set_value(s); });
+    REQUIRE(p.get_future().get().is_ok());
+  }
+  CHECK(q.take(t + 1).empty());
+  const std::string fresh = q.enqueue(1, {"y"}, t + 2);
+  CHECK(q.next_due() == t + 2);
+  CHECK(q.take(t + 2) == std::vector<std::string>{fresh});
+
+  // Another thread commits an entry whose due time it read a little earlier: found.
+  const std::string late = q.enqueue(1, {"z"}, t + 2 - Scheduler::kLateWriteMs / 2);
+  CHECK(q.take(t + 3) == std::vector<std::string>{late});
+  // One much later than that (a stepped clock): found by the next full scan.
+  const std::string very_late = q.enqueue(1, {"w"}, t - kHour);
+  CHECK(q.take(t + 4).empty());
+  CHECK(q.take(t + 4 + Scheduler::kFullScanEveryMs) == std::vector<std::string>{very_late});
+  // A clock stepped back below the floor scans from the front at once.
+  const std::string back = q.enqueue(1, {"v"}, kStart);
+  CHECK(q.take(kStart + 1) == std::vector<std::string>{back});
+}
