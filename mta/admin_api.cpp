@@ -125,14 +125,8 @@ core::Status AdminApi::listen(const Config& c) {
   }
   if (const std::string path = admin_socket_path(c); !path.empty())
     if (auto s = server_.listen_unix(path, c.admin_socket_mode); !s) return s;
-  if (!c.admin_listen.empty()) {
-    const size_t colon = c.admin_listen.rfind(':');
-    std::string host = c.admin_listen.substr(0, colon);
-    if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
-    const unsigned long port = std::strtoul(c.admin_listen.c_str() + colon + 1, nullptr, 10);
-    if (port == 0 || port > 65535) return core::Status::invalid("admin.listen: bad port");
-    if (auto s = server_.listen_tcp(host, static_cast<uint16_t>(port)); !s) return s;
-  }
+  if (!c.admin_listen.empty())
+    if (auto s = server_.listen_tcp(c.admin_listen_host, c.admin_listen_port); !s) return s;
   return core::Status::ok();
 }
 
@@ -283,10 +277,9 @@ void AdminApi::suppression_list(Call& c) {
     } else if (key == "after") {
       after = value;
     } else if (key == "limit") {
-      char* end = nullptr;
-      limit = std::strtoul(value.c_str(), &end, 10);
-      if (value.empty() || *end || limit == 0 || limit > 100000)
-        return c.answer(error(400, "limit: must be a number from 1 to 100000"));
+      auto n = parse_page_limit(value);
+      if (!n) return c.answer(error(400, n.status().message()));
+      limit = *n;
     } else {
       return c.answer(error(400, key + ": unknown parameter"));
     }

@@ -544,6 +544,8 @@ void read_config(const toml::table& root, Config& c, std::optional<core::Status>
       if (!ip || !loopback || !loopback->contains(*ip) || port == 0 || port > 65535)
         r.fail(r.last_node("listen"), "listen",
                "must be a loopback address and port such as \"127.0.0.1:8025\" or \"[::1]:8025\"");
+      c.admin_listen_host = host;
+      c.admin_listen_port = static_cast<uint16_t>(port);
     }
     r.str("token_file", c.admin_token_file);
     if (!c.admin_listen.empty() && c.admin_token_file.empty())

@@ -167,6 +167,8 @@ struct Config {
   std::string admin_socket = "admin.sock";  // relative to data_dir; "" disables
   uint32_t admin_socket_mode = 0600;
   std::string admin_listen;      // "127.0.0.1:8025": also on TCP (loopback only); "" off
+  std::string admin_listen_host;  // admin_listen's address, without brackets
+  uint16_t admin_listen_port = 0;
   std::string admin_token_file;  // its first line: the bearer token TCP clients must send
 };
 

@@ -1,6 +1,6 @@
 #include "mta/queue_view.h"
 
-#include <cstdlib>
+#include <charconv>
 
 #include "core/queue_id.h"
 #include "mta/smtp/params.h"
@@ -80,11 +80,9 @@ core::Result<queue::ListFilter> list_filter(const QueryParams& params) {
       if (!a) return core::Status::invalid(key + ": " + a.status().message());
       (key == "min_age" ? f.min_age_ms : f.max_age_ms) = *a;
     } else if (key == "limit") {
-      char* end = nullptr;
-      const unsigned long n = std::strtoul(value.c_str(), &end, 10);
-      if (value.empty() || *end || n == 0 || n > 100000)
-        return core::Status::invalid("limit: must be a number from 1 to 100000");
-      f.limit = n;
+      auto n = parse_page_limit(value);
+      if (!n) return n.status();
+      f.limit = *n;
     } else if (key == "after") {
       if (!core::is_valid_queue_id(value)) return core::Status::invalid("after: not a queue ID");
       f.after = value;
@@ -96,6 +94,15 @@ core::Result<queue::ListFilter> list_filter(const QueryParams& params) {
 }
 
 }  // namespace
+
+core::Result<size_t> parse_page_limit(std::string_view value) {
+  size_t n = 0;
+  const auto r = std::from_chars(value.data(), value.data() + value.size(), n);
+  if (value.empty() || r.ec != std::errc() || r.ptr != value.data() + value.size() || n == 0 ||
+      n > 100000)
+    return core::Status::invalid("limit: must be a number from 1 to 100000");
+  return n;
+}
 
 core::Result<json> queue_list_json(const queue::Db& db, const QueryParams& params, int64_t now) {
   auto f = list_filter(params);

@@ -19,6 +19,9 @@ namespace mta {
 
 using QueryParams = std::vector<std::pair<std::string, std::string>>;
 
+// A page size parameter ("limit="): 1 to 100,000; kInvalid naming "limit" otherwise.
+core::Result<size_t> parse_page_limit(std::string_view value);
+
 // GET /v1/queue: sender, recipient, domain, state, min_age, max_age, error, limit, after.
 core::Result<nlohmann::json> queue_list_json(const queue::Db& db, const QueryParams& params,
                                              int64_t now_ms);

@@ -611,25 +611,22 @@ SmtpSettings::SmtpSettings(std::shared_ptr<const Runtime> rt)
 }
 
 SmtpContext::SmtpContext(RuntimeHolder& rt, queue::Writer& w, core::QueueIdGenerator& id_gen)
+    : SmtpContext(rt, *rt.get()->config, w, id_gen) {}
+
+SmtpContext::SmtpContext(RuntimeHolder& rt, const Config& c, queue::Writer& w,
+                         core::QueueIdGenerator& id_gen)
     : runtime(rt),
       writer(w),
-      throttle([c = rt.get()->config] {
-        return policy::AuthThrottleConfig{
-            static_cast<int>(c->auth_max_failures), int64_t(c->auth_window_s) * 1000,
-            int64_t(c->auth_lockout_s) * 1000, 1000, int64_t(c->auth_max_delay_ms)};
-      }()),
+      throttle(policy::AuthThrottleConfig{
+          static_cast<int>(c.auth_max_failures), int64_t(c.auth_window_s) * 1000,
+          int64_t(c.auth_lockout_s) * 1000, 1000, int64_t(c.auth_max_delay_ms)}),
       login(rt, throttle),
       submission_login(rt, throttle, /*apps_may_log_in=*/true),
-      limiter(policy::ConnectionLimitsConfig{rt.get()->config->max_connections,
-                                             rt.get()->config->max_connections_per_ip}),
-      user_messages(rt.get()->config->user_messages,
-                    int64_t(rt.get()->config->rate_window_s) * 1000),
-      user_recipients(rt.get()->config->user_recipients,
-                      int64_t(rt.get()->config->rate_window_s) * 1000),
-      client_messages(rt.get()->config->client_messages,
-                      int64_t(rt.get()->config->rate_window_s) * 1000),
-      client_recipients(rt.get()->config->client_recipients,
-                        int64_t(rt.get()->config->rate_window_s) * 1000),
+      limiter(policy::ConnectionLimitsConfig{c.max_connections, c.max_connections_per_ip}),
+      user_messages(c.user_messages, int64_t(c.rate_window_s) * 1000),
+      user_recipients(c.user_recipients, int64_t(c.rate_window_s) * 1000),
+      client_messages(c.client_messages, int64_t(c.rate_window_s) * 1000),
+      client_recipients(c.client_recipients, int64_t(c.rate_window_s) * 1000),
       ids(id_gen) {}
 
 std::shared_ptr<const SmtpSettings> SmtpContext::settings() {

@@ -94,6 +94,10 @@ struct SmtpContext {
   std::function<void()> on_queued;
 
  private:
+  // `config` is the runtime's in force now (kept alive by the delegating call).
+  SmtpContext(RuntimeHolder& runtime, const Config& config, queue::Writer& writer,
+              core::QueueIdGenerator& ids);
+
   std::mutex mu_;
   std::shared_ptr<const SmtpSettings> settings_;  // guarded by mu_
 };

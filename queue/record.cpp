@@ -3,6 +3,8 @@
 #include <cassert>
 #include <limits>
 
+#include "queue/big_endian.h"
+
 namespace queue {
 namespace {
 
@@ -25,16 +27,6 @@ void put_string(std::string& out, std::string_view s) {
 }
 
 void put_byte(std::string& out, uint8_t b) { out += static_cast<char>(b); }
-
-void put_fixed_be(std::string& out, uint64_t v, int bytes) {
-  for (int i = bytes - 1; i >= 0; --i) out += static_cast<char>((v >> (8 * i)) & 0xff);
-}
-
-uint64_t get_fixed_be(std::string_view in) {
-  uint64_t v = 0;
-  for (char c : in) v = (v << 8) | static_cast<unsigned char>(c);
-  return v;
-}
 
 // Reads fields in order; the first failure sticks and names the field and the byte offset
 // where it starts.

@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include "queue/big_endian.h"
+
 namespace queue {
 namespace {
 
@@ -20,16 +22,6 @@ constexpr std::array<std::string_view, 3> kSources = {"bounce", "dsn", "admin"};
 constexpr size_t kFixedBytes = 1 + 1 + 8 + 8 + 2;
 // Keys deleted per write batch by purge_expired().
 constexpr size_t kPurgeChunk = 4096;
-
-void put_fixed_be(std::string& out, uint64_t v, int bytes) {
-  for (int i = bytes - 1; i >= 0; --i) out += static_cast<char>((v >> (8 * i)) & 0xff);
-}
-
-uint64_t get_fixed_be(std::string_view in) {
-  uint64_t v = 0;
-  for (char c : in) v = (v << 8) | static_cast<unsigned char>(c);
-  return v;
-}
 
 bool expired(const Suppression& s, int64_t now_ms) {
   return s.expires_ms != 0 && s.expires_ms <= now_ms;

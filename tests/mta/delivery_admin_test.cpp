@@ -1,11 +1,6 @@
 // DeliveryService administration and drain, end to end: a real RocksDB queue, the writer,
 // the delivery loop on its own thread, and a small SMTP sink on 127.0.0.1 as the smarthost.
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <catch2/catch.hpp>
@@ -27,6 +22,7 @@
 #include "policy/local_recipients.h"
 #include "policy/users.h"
 #include "queue/store.h"
+#include "tests/mta/smtp_sink.h"
 #include "tests/queue/queue_test_util.h"
 
 using namespace std::chrono_literals;
@@ -34,124 +30,6 @@ using Kind = core::Status::Kind;
 using mta::metrics::DeliveryClass;
 
 namespace {
-
-// Waits up to 10 s for pred() to hold.
-template <typename P>
-bool eventually(P pred) {
-  const auto end = std::chrono::steady_clock::now() + 10s;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > end) return false;
-    std::this_thread::sleep_for(10ms);
-  }
-  return true;
-}
-
-// A minimal SMTP server: one thread per connection, plain text, no extensions. RCPT gets
-// `rcpt_code`; with `stall` set, a new connection waits for its greeting until stall is
-// cleared or the sink stops; `greet_delay_ms` delays every greeting.
-class Sink {
- public:
-  Sink() {
-    fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    REQUIRE(fd_ >= 0);
-    int one = 1;
-    setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-    REQUIRE(listen(fd_, 16) == 0);
-    socklen_t len = sizeof a;
-    REQUIRE(getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) == 0);
-    port = ntohs(a.sin_port);
-    acceptor_ = std::thread([this] { accept_loop(); });
-  }
-  ~Sink() {
-    stop_ = true;
-    acceptor_.join();
-    for (auto& t : sessions_) t.join();
-    close(fd_);
-  }
-
-  std::vector<std::string> messages() {
-    std::lock_guard lock(mu_);
-    return messages_;
-  }
-
-  uint16_t port = 0;
-  std::atomic<int> rcpt_code{250};
-  std::atomic<bool> stall{false};
-  std::atomic<int> greet_delay_ms{0};
-
- private:
-  bool readable(int fd) {
-    pollfd p{fd, POLLIN, 0};
-    return poll(&p, 1, 20) > 0;
-  }
-  void accept_loop() {
-    while (!stop_) {
-      if (!readable(fd_)) continue;
-      const int c = accept(fd_, nullptr, nullptr);
-      if (c >= 0) sessions_.emplace_back([this, c] { session(c); });
-    }
-  }
-  void send(int c, const std::string& s) { (void)!write(c, s.data(), s.size()); }
-  void session(int c) {
-    while (stall && !stop_) std::this_thread::sleep_for(10ms);
-    std::this_thread::sleep_for(std::chrono::milliseconds(greet_delay_ms.load()));
-    send(c, "220 sink\r\n");
-    std::string in;
-    bool data = false;
-    std::string body;
-    while (!stop_) {
-      if (!readable(c)) continue;
-      char buf[4096];
-      const ssize_t n = read(c, buf, sizeof buf);
-      if (n <= 0) break;
-      in.append(buf, static_cast<size_t>(n));
-      for (size_t eol; (eol = in.find("\r\n")) != std::string::npos;) {
-        const std::string line = in.substr(0, eol);
-        in.erase(0, eol + 2);
-        if (data) {
-          if (line == ".") {
-            data = false;
-            {
-              std::lock_guard lock(mu_);
-              messages_.push_back(body);
-            }
-            body.clear();
-            send(c, "250 2.0.0 queued\r\n");
-          } else {
-            body += line + "\r\n";
-          }
-          continue;
-        }
-        const std::string verb = line.substr(0, 4);
-        if (verb == "RCPT") {
-          send(c, std::to_string(rcpt_code.load()) +
-                      (rcpt_code >= 400 ? " 4.7.1 not now\r\n" : " 2.1.5 ok\r\n"));
-        } else if (verb == "DATA") {
-          data = true;
-          send(c, "354 go\r\n");
-        } else if (verb == "QUIT") {
-          send(c, "221 bye\r\n");
-          close(c);
-          return;
-        } else {
-          send(c, "250 ok\r\n");
-        }
-      }
-    }
-    close(c);
-  }
-
-  int fd_ = -1;
-  std::atomic<bool> stop_{false};
-  std::thread acceptor_;
-  std::vector<std::thread> sessions_;  // acceptor thread only, until joined
-  std::mutex mu_;
-  std::vector<std::string> messages_;
-};
 
 // The queue, the writer, a delivery loop on its own thread and the service on it, wired as
 // `porter serve` wires them, with the sink as smarthost.
@@ -245,7 +123,7 @@ struct Node {
     return out;
   }
 
-  Sink sink;
+  tests::SmtpSink sink;
   queue_test::TempDir dir;
   std::unique_ptr<queue::Db> db = queue_test::open_db(dir.path());
   core::SystemClock clock;
@@ -285,7 +163,7 @@ TEST_CASE("unit: held mail waits for release, then goes", "[mta][unit]") {
   const uint64_t delivered = mta::metrics::delivered(DeliveryClass::kSmarthost).value();
   const uint64_t latencies = mta::metrics::delivery_latency(DeliveryClass::kSmarthost).count();
   REQUIRE(release(id).value());
-  REQUIRE(eventually([&] { return !n.exists(id); }));
+  REQUIRE(tests::eventually([&] { return !n.exists(id); }));
   CHECK(n.sink.messages().size() == 1);
   CHECK(mta::metrics::delivered(DeliveryClass::kSmarthost).value() == delivered + 1);
   CHECK(mta::metrics::delivery_latency(DeliveryClass::kSmarthost).count() == latencies + 1);
@@ -352,7 +230,7 @@ TEST_CASE("unit: a message being delivered is refused, not changed", "[mta][unit
   Node n;
   n.sink.stall = true;
   const std::string id = n.enqueue({"sender", "example.org"}, {kBob}, n.clock.now_ms());
-  REQUIRE(eventually([&] { return n.service->in_flight() == 1; }));
+  REQUIRE(tests::eventually([&] { return n.service->in_flight() == 1; }));
   const auto held = n.await<core::Result<bool>>([&](auto cb) { n.service->hold(id, cb); });
   CHECK(held.status().kind() == Kind::kTemporary);
   CHECK_THAT(held.status().message(), Catch::Contains("being delivered now; try again"));
@@ -362,7 +240,7 @@ TEST_CASE("unit: a message being delivered is refused, not changed", "[mta][unit
             .status()
             .kind() == Kind::kTemporary);
   n.sink.stall = false;
-  REQUIRE(eventually([&] { return !n.exists(id); }));
+  REQUIRE(tests::eventually([&] { return !n.exists(id); }));
   CHECK(n.sink.messages().size() == 1);
 }
 
@@ -372,7 +250,7 @@ TEST_CASE("unit: retry_now for a domain moves only its deferred mail", "[mta][un
   const uint64_t deferred = mta::metrics::deferred(DeliveryClass::kSmarthost).value();
   const std::string a = n.enqueue({"s", "example.org"}, {{"x", "a.test"}}, n.clock.now_ms());
   const std::string b = n.enqueue({"s", "example.org"}, {{"x", "b.test"}}, n.clock.now_ms());
-  REQUIRE(eventually([&] {
+  REQUIRE(tests::eventually([&] {
     const auto q = n.queued();
     return q.size() == 2 && q[0].state == queue::MessageState::kDeferred &&
            q[1].state == queue::MessageState::kDeferred && n.service->in_flight() == 0;
@@ -384,7 +262,7 @@ TEST_CASE("unit: retry_now for a domain moves only its deferred mail", "[mta][un
   });
   REQUIRE(moved.is_ok());
   CHECK(*moved == 1);
-  REQUIRE(eventually([&] { return !n.exists(a); }));
+  REQUIRE(tests::eventually([&] { return !n.exists(a); }));
   CHECK(n.exists(b));
   CHECK(n.sink.messages().size() == 1);
 }
@@ -399,7 +277,7 @@ TEST_CASE("unit: drain lets attempts finish, or gives them up at the deadline", 
   SECTION("an attempt that ends within the grace time commits") {
     n.sink.greet_delay_ms = 300;
     const std::string id = n.enqueue({"s", "example.org"}, {kBob}, n.clock.now_ms());
-    REQUIRE(eventually([&] { return n.service->in_flight() == 1; }));
+    REQUIRE(tests::eventually([&] { return n.service->in_flight() == 1; }));
     const Report r = drain(10'000);
     CHECK(r.finished == 1);
     CHECK(r.released == 0);
@@ -410,7 +288,7 @@ TEST_CASE("unit: drain lets attempts finish, or gives them up at the deadline", 
   SECTION("an attempt still running at the deadline is given up, its message kept") {
     n.sink.stall = true;
     const std::string id = n.enqueue({"s", "example.org"}, {kBob}, n.clock.now_ms());
-    REQUIRE(eventually([&] { return n.service->in_flight() == 1; }));
+    REQUIRE(tests::eventually([&] { return n.service->in_flight() == 1; }));
     const auto before = queue::get(*n.db, id).value();
     const auto t0 = std::chrono::steady_clock::now();
     const Report r = drain(200);

@@ -2,11 +2,6 @@
 // delivery loop on its own thread, and an SMTP sink on 127.0.0.1 as the smarthost whose RCPT
 // replies depend on the recipient.
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <catch2/catch.hpp>
@@ -32,6 +27,7 @@
 #include "policy/users.h"
 #include "queue/store.h"
 #include "queue/suppression.h"
+#include "tests/mta/smtp_sink.h"
 #include "tests/queue/queue_test_util.h"
 
 using namespace std::chrono_literals;
@@ -41,113 +37,20 @@ namespace {
 
 constexpr int64_t kThirtyDaysMs = int64_t{30} * 24 * 3600 * 1000;
 
-template <typename P>
-bool eventually(P pred) {
-  const auto end = std::chrono::steady_clock::now() + 10s;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > end) return false;
-    std::this_thread::sleep_for(10ms);
-  }
-  return true;
+// RCPT replies by the recipient's local part (any case): gone* 550 5.1.1, policy* 550 5.7.1,
+// plain* 550 without an enhanced code, busy* 451 4.2.1, else 250.
+std::string rcpt_reply(const std::string& line) {
+  const size_t open = line.find('<');
+  const size_t close = line.find('>', open);
+  const std::string addr = line.substr(open + 1, close - open - 1);
+  const std::string local = core::to_lower_ascii(addr.substr(0, addr.find('@')));
+  const auto is = [&](const char* prefix) { return local.rfind(prefix, 0) == 0; };
+  if (is("gone")) return "550 5.1.1 <" + addr + ">: no such user";
+  if (is("policy")) return "550 5.7.1 <" + addr + ">: blocked by policy";
+  if (is("plain")) return "550 no such user";
+  if (is("busy")) return "451 4.2.1 mailbox busy";
+  return "250 2.1.5 ok";
 }
-
-// An SMTP server answering RCPT by the recipient's local part (any case): gone* 550 5.1.1,
-// policy* 550 5.7.1, plain* 550 without an enhanced code, busy* 451 4.2.1, else 250.
-class Sink {
- public:
-  Sink() {
-    fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    REQUIRE(fd_ >= 0);
-    int one = 1;
-    setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-    REQUIRE(listen(fd_, 16) == 0);
-    socklen_t len = sizeof a;
-    REQUIRE(getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) == 0);
-    port = ntohs(a.sin_port);
-    acceptor_ = std::thread([this] { accept_loop(); });
-  }
-  ~Sink() {
-    stop_ = true;
-    acceptor_.join();
-    for (auto& t : sessions_) t.join();
-    close(fd_);
-  }
-
-  static std::string rcpt_reply(const std::string& line) {
-    const size_t open = line.find('<');
-    const size_t close = line.find('>', open);
-    const std::string addr = line.substr(open + 1, close - open - 1);
-    const std::string local = core::to_lower_ascii(addr.substr(0, addr.find('@')));
-    const auto is = [&](const char* prefix) { return local.rfind(prefix, 0) == 0; };
-    if (is("gone")) return "550 5.1.1 <" + addr + ">: no such user";
-    if (is("policy")) return "550 5.7.1 <" + addr + ">: blocked by policy";
-    if (is("plain")) return "550 no such user";
-    if (is("busy")) return "451 4.2.1 mailbox busy";
-    return "250 2.1.5 ok";
-  }
-
-  uint16_t port = 0;
-
- private:
-  bool readable(int fd) {
-    pollfd p{fd, POLLIN, 0};
-    return poll(&p, 1, 20) > 0;
-  }
-  void accept_loop() {
-    while (!stop_) {
-      if (!readable(fd_)) continue;
-      const int c = accept(fd_, nullptr, nullptr);
-      if (c >= 0) sessions_.emplace_back([this, c] { session(c); });
-    }
-  }
-  void send(int c, const std::string& s) { (void)!write(c, s.data(), s.size()); }
-  void session(int c) {
-    send(c, "220 sink\r\n");
-    std::string in;
-    bool data = false;
-    while (!stop_) {
-      if (!readable(c)) continue;
-      char buf[4096];
-      const ssize_t n = read(c, buf, sizeof buf);
-      if (n <= 0) break;
-      in.append(buf, static_cast<size_t>(n));
-      for (size_t eol; (eol = in.find("\r\n")) != std::string::npos;) {
-        const std::string line = in.substr(0, eol);
-        in.erase(0, eol + 2);
-        if (data) {
-          if (line == ".") {
-            data = false;
-            send(c, "250 2.0.0 queued\r\n");
-          }
-          continue;
-        }
-        const std::string verb = line.substr(0, 4);
-        if (verb == "RCPT") {
-          send(c, rcpt_reply(line) + "\r\n");
-        } else if (verb == "DATA") {
-          data = true;
-          send(c, "354 go\r\n");
-        } else if (verb == "QUIT") {
-          send(c, "221 bye\r\n");
-          close(c);
-          return;
-        } else {
-          send(c, "250 ok\r\n");
-        }
-      }
-    }
-    close(c);
-  }
-
-  int fd_ = -1;
-  std::atomic<bool> stop_{false};
-  std::thread acceptor_;
-  std::vector<std::thread> sessions_;  // acceptor thread only, until joined
-};
 
 // The queue, the writer and the delivery service on its own loop, the sink as smarthost,
 // "local.test" as our own domain with one user.
@@ -155,6 +58,7 @@ struct Node {
   explicit Node(mta::SuppressionSettings settings = {}) {
     config.hostname = "mx.local.test";
     config.smarthost = "127.0.0.1";
+    sink.rcpt_reply = rcpt_reply;
     config.smarthost_port = sink.port;
     config.smarthost_tls = mta::TlsPolicy::kNone;
     config.dns_servers = {"127.0.0.1:9"};
@@ -227,7 +131,7 @@ struct Node {
     return *f;
   }
 
-  Sink sink;
+  tests::SmtpSink sink;
   queue_test::TempDir dir;
   std::unique_ptr<queue::Db> db = queue_test::open_db(dir.path());
   core::SystemClock clock;
@@ -321,7 +225,7 @@ TEST_CASE("unit: a hard bounce suppresses the recipient in the sender's scope", 
                                               {"busy", "remote.test"},
                                               {"policy", "remote.test"},
                                               {"plain", "remote.test"}});
-    REQUIRE(eventually([&] {
+    REQUIRE(tests::eventually([&] {
       auto r = queue::get(*n.db, id);
       return r.is_ok() && r->state == queue::MessageState::kDeferred;
     }));
@@ -351,7 +255,7 @@ TEST_CASE("unit: a hard bounce suppresses the recipient in the sender's scope", 
     Node n;
     const std::string id = n.send_now(
         "", {{"gone", "remote.test"}, {"nobody", "local.test"}, {"alice", "local.test"}});
-    REQUIRE(eventually([&] { return n.gone(id); }));
+    REQUIRE(tests::eventually([&] { return n.gone(id); }));
     REQUIRE(n.suppressed("", "gone@remote.test").has_value());
     const auto local = n.suppressed("", "nobody@local.test");
     REQUIRE(local.has_value());
@@ -363,7 +267,7 @@ TEST_CASE("unit: a hard bounce suppresses the recipient in the sender's scope", 
     const bool enabled = GENERATE(false, true);
     Node n(mta::SuppressionSettings{enabled, 0});
     const std::string id = n.send_now("user1", {{"gone", "remote.test"}});
-    REQUIRE(eventually([&] { return n.gone(id); }));
+    REQUIRE(tests::eventually([&] { return n.gone(id); }));
     const auto s = n.suppressed("user1", "gone@remote.test");
     CHECK(s.has_value() == enabled);
     if (s) CHECK(s->expires_ms == 0);
@@ -371,7 +275,7 @@ TEST_CASE("unit: a hard bounce suppresses the recipient in the sender's scope", 
   SECTION("not for the null sender (a DSN nobody listed)") {
     Node n;
     const std::string id = n.enqueue({}, "", {{"gone", "remote.test"}}, n.clock.now_ms());
-    REQUIRE(eventually([&] { return n.gone(id); }));
+    REQUIRE(tests::eventually([&] { return n.gone(id); }));
     CHECK_FALSE(n.suppressed("", "gone@remote.test").has_value());
   }
   SECTION("not for an administrator's bounce") {
